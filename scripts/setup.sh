@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing astran-tray needs on a fresh Debian 12 machine:
+# Debian packages (build + test), and a Python venv (.venv) with moto[server] and awscli.
+# Idempotent: skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(build-essential pkg-config dbus dbus-x11 gnome-keyring libsecret-tools keyutils
+          dunst xvfb xauth procps)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/aws ] || ! .venv/bin/python -c 'import dbus_next' 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q 'moto[server]>=5,<6' 'awscli>=1.32,<2' 'dbus-next>=0.2.3'
+fi
+echo "setup: ok (venv: $(pwd)/.venv)"
