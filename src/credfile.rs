@@ -1,0 +1,682 @@
+//! The AWS shared credentials file, edited byte for byte.
+//!
+//! Only the managed profile's section changes; every other byte (other profiles, comments,
+//! blank lines, key order, CRLF line ends, a missing final newline) stays as it was. The
+//! parser follows Python's `configparser` as botocore uses it (full-line `#`/`;` comments,
+//! `=` or `:` delimiters, indented continuation lines, `[name]` headers), so it agrees with
+//! the AWS CLI on where a section starts and ends.
+//!
+//! Writes are atomic (temp file in the same directory, fsync, rename, fsync of the
+//! directory), keep the file's mode (0600 for a new file), follow a symlinked file, and hold
+//! an advisory lock against our own concurrent writers.
+
+use crate::error::{Error, Result};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One physical line, with its line ending (if any).
+#[derive(Debug, Clone, Copy)]
+struct Line<'a> {
+    text: &'a str,
+    /// The whole line including its ending.
+    full: &'a str,
+}
+
+fn split_lines(s: &str) -> Vec<Line<'_>> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (full, next) = match rest.find('\n') {
+            Some(i) => rest.split_at(i + 1),
+            None => (rest, ""),
+        };
+        let text = full
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(full);
+        out.push(Line { text, full });
+        rest = next;
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Blank or a full-line comment.
+    Blank,
+    Header,
+    Option,
+    Continuation,
+}
+
+/// A section: header line index, and the range of lines up to the next header.
+#[derive(Debug)]
+struct Section {
+    name: String,
+    header: usize,
+    end: usize,
+    /// One past the last option/continuation line (trailing blanks and comments excluded).
+    content_end: usize,
+}
+
+fn is_python_space(c: char) -> bool {
+    c.is_whitespace()
+}
+
+fn header_name(stripped: &str) -> Option<&str> {
+    // configparser: SECTCRE = r"\[(?P<header>.+)\]" matched at the start of the stripped line.
+    let rest = stripped.strip_prefix('[')?;
+    let close = rest.rfind(']')?;
+    if close == 0 {
+        return None;
+    }
+    Some(&rest[..close])
+}
+
+fn classify(lines: &[Line<'_>]) -> (Vec<Kind>, Vec<Section>) {
+    let mut kinds = Vec::with_capacity(lines.len());
+    let mut sections: Vec<Section> = Vec::new();
+    let mut in_option = false;
+    let mut indent_level = 0usize;
+    for (i, l) in lines.iter().enumerate() {
+        let stripped = l.text.trim_matches(is_python_space);
+        if stripped.is_empty() || stripped.starts_with('#') || stripped.starts_with(';') {
+            kinds.push(Kind::Blank);
+            continue;
+        }
+        let indent = l.text.len() - l.text.trim_start_matches(is_python_space).len();
+        if !sections.is_empty() && in_option && indent > indent_level {
+            kinds.push(Kind::Continuation);
+            if let Some(s) = sections.last_mut() {
+                s.content_end = i + 1;
+            }
+            continue;
+        }
+        indent_level = indent;
+        if let Some(name) = header_name(stripped) {
+            if let Some(s) = sections.last_mut() {
+                s.end = i;
+            }
+            sections.push(Section {
+                name: name.to_owned(),
+                header: i,
+                end: lines.len(),
+                content_end: i + 1,
+            });
+            in_option = false;
+            kinds.push(Kind::Header);
+        } else {
+            kinds.push(Kind::Option);
+            in_option = true;
+            if let Some(s) = sections.last_mut() {
+                s.content_end = i + 1;
+            }
+        }
+    }
+    (kinds, sections)
+}
+
+fn option_key(text: &str) -> Option<&str> {
+    let i = text.find(['=', ':'])?;
+    Some(text[..i].trim_matches(is_python_space))
+}
+
+fn option_value(text: &str) -> Option<&str> {
+    let i = text.find(['=', ':'])?;
+    Some(text[i + 1..].trim_matches(is_python_space))
+}
+
+/// The line ending the file uses: that of its first line, else `\n`.
+fn newline_of(s: &str) -> &'static str {
+    match s.find('\n') {
+        Some(i) if i > 0 && s.as_bytes()[i - 1] == b'\r' => "\r\n",
+        _ => "\n",
+    }
+}
+
+/// Read a profile's keys and values (first section of that name), `None` when absent.
+pub fn read_profile(text: &str, profile: &str) -> Option<Vec<(String, String)>> {
+    let lines = split_lines(text);
+    let (kinds, sections) = classify(&lines);
+    let s = sections.iter().find(|s| s.name == profile)?;
+    let mut out = Vec::new();
+    for i in s.header + 1..s.end {
+        if kinds[i] == Kind::Option {
+            if let (Some(k), Some(v)) = (option_key(lines[i].text), option_value(lines[i].text)) {
+                out.push((k.to_ascii_lowercase(), v.to_owned()));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Names of all sections in file order (duplicates included).
+pub fn profile_names(text: &str) -> Vec<String> {
+    let lines = split_lines(text);
+    classify(&lines).1.into_iter().map(|s| s.name).collect()
+}
+
+/// Set `entries` in `profile`; remove the `managed` keys not in `entries`. Other keys and
+/// comments in the profile stay; everything outside it stays byte for byte. Later duplicate
+/// sections of the same profile (which botocore refuses to parse) are removed.
+pub fn set_profile(text: &str, profile: &str, entries: &[(&str, &str)], managed: &[&str]) -> String {
+    let nl = newline_of(text);
+    let lines = split_lines(text);
+    let (kinds, sections) = classify(&lines);
+    let ours: Vec<&Section> = sections.iter().filter(|s| s.name == profile).collect();
+    let Some(first) = ours.first() else {
+        // Append a new section at the end.
+        let mut out = String::with_capacity(text.len() + 256);
+        out.push_str(text);
+        if !text.is_empty() {
+            if !text.ends_with('\n') {
+                out.push_str(nl);
+            }
+            let last_blank = lines
+                .last()
+                .map(|l| l.text.trim_matches(is_python_space).is_empty())
+                .unwrap_or(true);
+            if !last_blank {
+                out.push_str(nl);
+            }
+        }
+        out.push('[');
+        out.push_str(profile);
+        out.push(']');
+        out.push_str(nl);
+        for (k, v) in entries {
+            out.push_str(&format!("{k} = {v}{nl}"));
+        }
+        return out;
+    };
+
+    let is_managed = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        managed.iter().any(|m| *m == k) || entries.iter().any(|(e, _)| *e == k)
+    };
+    let mut written = vec![false; entries.len()];
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut i = 0;
+    let mut skip_continuation = false;
+    while i < lines.len() {
+        let line = lines[i];
+        // Drop later duplicates of our section entirely.
+        if let Some(dup) = ours[1..].iter().find(|s| s.header == i) {
+            i = dup.end;
+            continue;
+        }
+        let in_first = i > first.header && i < first.end;
+        match kinds[i] {
+            Kind::Continuation if in_first && skip_continuation => {}
+            Kind::Option if in_first => {
+                let key = option_key(line.text).unwrap_or("");
+                skip_continuation = is_managed(key);
+                if skip_continuation {
+                    let lk = key.to_ascii_lowercase();
+                    if let Some(idx) = entries.iter().position(|(k, _)| *k == lk) {
+                        if !written[idx] {
+                            written[idx] = true;
+                            out.push_str(entries[idx].0);
+                            out.push_str(" = ");
+                            out.push_str(entries[idx].1);
+                            out.push_str(&line.full[line.text.len()..]);
+                        }
+                    }
+                } else {
+                    out.push_str(line.full);
+                }
+            }
+            _ => out.push_str(line.full),
+        }
+        i += 1;
+        if i == first.content_end {
+            push_missing(&mut out, entries, &mut written, nl, &lines, i);
+        }
+    }
+    out
+}
+
+fn push_missing(
+    out: &mut String,
+    entries: &[(&str, &str)],
+    written: &mut [bool],
+    nl: &str,
+    lines: &[Line<'_>],
+    at: usize,
+) {
+    if written.iter().all(|w| *w) {
+        return;
+    }
+    // The line just written had no ending (end of file): end it first.
+    if at == lines.len() && !out.ends_with('\n') {
+        out.push_str(nl);
+    }
+    let keep_unterminated = at == lines.len() && !lines[at - 1].full.ends_with('\n');
+    let todo: Vec<usize> = (0..entries.len()).filter(|i| !written[*i]).collect();
+    for (n, idx) in todo.iter().enumerate() {
+        written[*idx] = true;
+        out.push_str(&format!("{} = {}", entries[*idx].0, entries[*idx].1));
+        if !(keep_unterminated && n + 1 == todo.len()) {
+            out.push_str(nl);
+        }
+    }
+}
+
+/// Remove every section named `profile`; all other bytes stay.
+pub fn remove_profile(text: &str, profile: &str) -> String {
+    let lines = split_lines(text);
+    let (_, sections) = classify(&lines);
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < lines.len() {
+        if let Some(s) = sections.iter().find(|s| s.header == i && s.name == profile) {
+            i = s.end;
+            continue;
+        }
+        out.push_str(lines[i].full);
+        i += 1;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Files.
+
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
+pub fn default_path() -> Result<PathBuf> {
+    env_path("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+}
+
+/// `AWS_CONFIG_FILE`, else `~/.aws/config`.
+pub fn default_config_path() -> Result<PathBuf> {
+    env_path("AWS_CONFIG_FILE", "config")
+}
+
+fn env_path(var: &str, name: &str) -> Result<PathBuf> {
+    if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+        return Ok(expand_tilde(Path::new(&v)));
+    }
+    let home = home_dir().ok_or_else(|| {
+        Error::Config(format!("no home directory found for ~/.aws/{name}; set {var}"))
+    })?;
+    Ok(home.join(".aws").join(name))
+}
+
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("USERPROFILE").map(PathBuf::from))
+}
+
+fn expand_tilde(p: &Path) -> PathBuf {
+    if let Ok(rest) = p.strip_prefix("~") {
+        if let Some(h) = home_dir() {
+            return h.join(rest);
+        }
+    }
+    p.to_path_buf()
+}
+
+/// Follow a symlinked file (a chain too) to the path that really holds the bytes. A missing
+/// final target is fine: we create it.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&p).map_err(|e| Error::io(format!("cannot read the link {}", p.display()), e))?;
+                p = if target.is_absolute() {
+                    target
+                } else {
+                    p.parent().unwrap_or(Path::new(".")).join(target)
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(Error::LocalIo(format!(
+        "{} is a symlink loop; fix the link",
+        path.display()
+    )))
+}
+
+/// An exclusive advisory lock (flock) on a lock file beside the credentials file, released
+/// on drop. Guards our own writers (CLI, daemon, tray) against each other.
+pub struct FileLock {
+    file: fs::File,
+}
+
+impl FileLock {
+    pub fn acquire(lock_path: &Path, timeout: Duration) -> Result<FileLock> {
+        let file = open_private(lock_path, false)
+            .map_err(|e| Error::io(format!("cannot open the lock file {}", lock_path.display()), e))?;
+        let start = Instant::now();
+        loop {
+            match try_lock(&file) {
+                Ok(true) => return Ok(FileLock { file }),
+                Ok(false) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(10)),
+                Ok(false) => {
+                    return Err(Error::LocalIo(format!(
+                        "another astran process has held {} for {}s; try again",
+                        lock_path.display(),
+                        timeout.as_secs()
+                    )))
+                }
+                Err(e) => return Err(Error::io(format!("cannot lock {}", lock_path.display()), e)),
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        unlock(&self.file);
+    }
+}
+
+#[cfg(unix)]
+fn try_lock(f: &fs::File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+#[cfg(unix)]
+fn unlock(f: &fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: as above.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
+}
+
+#[cfg(not(unix))]
+fn try_lock(f: &fs::File) -> std::io::Result<bool> {
+    f.try_lock().map(|_| true).or_else(|e| match e {
+        fs::TryLockError::WouldBlock => Ok(false),
+        fs::TryLockError::Error(e) => Err(e),
+    })
+}
+
+#[cfg(not(unix))]
+fn unlock(f: &fs::File) {
+    let _ = f.unlock();
+}
+
+fn open_private(p: &Path, excl: bool) -> std::io::Result<fs::File> {
+    let mut o = fs::OpenOptions::new();
+    o.read(true).write(true);
+    if excl {
+        o.create_new(true);
+    } else {
+        o.create(true).truncate(false);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(p)
+}
+
+/// A credentials (or config) file on disk.
+#[derive(Debug, Clone)]
+pub struct CredentialsFile {
+    /// The path as configured (may be a symlink).
+    pub path: PathBuf,
+}
+
+impl CredentialsFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CredentialsFile { path: path.into() }
+    }
+
+    pub fn from_env() -> Result<Self> {
+        Ok(CredentialsFile::new(default_path()?))
+    }
+
+    fn lock_path(real: &Path) -> PathBuf {
+        let name = real
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "credentials".into());
+        real.with_file_name(format!(".{name}.astran-lock"))
+    }
+
+    /// The file's text, empty when it does not exist.
+    pub fn read(&self) -> Result<String> {
+        match fs::read(&self.path) {
+            Ok(b) => String::from_utf8(b).map_err(|_| {
+                Error::LocalIo(format!(
+                    "{} is not UTF-8 text; fix or move it, it was left untouched",
+                    self.path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(Error::io(format!("cannot read {}", self.path.display()), e)),
+        }
+    }
+
+    pub fn read_profile(&self, profile: &str) -> Result<Option<Vec<(String, String)>>> {
+        Ok(read_profile(&self.read()?, profile))
+    }
+
+    /// Read, transform and write back under the lock. Nothing is written when the text
+    /// does not change or `edit` fails.
+    pub fn update(&self, edit: impl FnOnce(&str) -> Result<String>) -> Result<()> {
+        let real = resolve(&self.path)?;
+        let dir = real.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        create_private_dir(dir)?;
+        let _lock = FileLock::acquire(&Self::lock_path(&real), Duration::from_secs(10))?;
+        let old = CredentialsFile::new(&real).read()?;
+        let new = edit(&old)?;
+        if new == old && real.exists() {
+            return Ok(());
+        }
+        write_atomic(&real, new.as_bytes())
+    }
+
+    pub fn set_profile(&self, profile: &str, entries: &[(&str, &str)], managed: &[&str]) -> Result<()> {
+        self.update(|old| Ok(set_profile(old, profile, entries, managed)))
+    }
+
+    pub fn remove_profile(&self, profile: &str) -> Result<()> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        self.update(|old| Ok(remove_profile(old, profile)))
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
+}
+
+/// Write `bytes` to `path` atomically: a temp file in the same directory with the target's
+/// mode (0600 when new), fsync, rename over the target, fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let mode = existing_mode(path);
+    let mut tmp_path;
+    let mut n = 0u32;
+    let mut file = loop {
+        tmp_path = dir.join(format!(".{name}.astran-tmp-{}-{n}", std::process::id()));
+        match open_private(&tmp_path, true) {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(Error::io(format!("cannot create a temporary file in {}", dir.display()), e)),
+        }
+    };
+    let res = (|| -> std::io::Result<()> {
+        #[cfg(unix)]
+        if let Some(m) = mode {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(m))?;
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp_path, path)?;
+        #[cfg(unix)]
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp_path);
+        return Err(Error::io(format!("cannot write {}; it was left as it was", path.display()), e));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn existing_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777)
+}
+
+#[cfg(not(unix))]
+fn existing_mode(_: &Path) -> Option<u32> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: &[&str] = &[
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "x_security_token_expires",
+    ];
+
+    fn e<'a>(k: &'a str, s: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("aws_access_key_id", k),
+            ("aws_secret_access_key", s),
+            ("aws_session_token", "TOK"),
+            ("x_security_token_expires", "2026-01-01T00:00:00Z"),
+        ]
+    }
+
+    #[test]
+    fn appends_to_empty_and_to_existing_files() {
+        let out = set_profile("", "astran", &e("ASIA1", "S1"), M);
+        assert_eq!(
+            out,
+            "[astran]\naws_access_key_id = ASIA1\naws_secret_access_key = S1\naws_session_token = TOK\nx_security_token_expires = 2026-01-01T00:00:00Z\n"
+        );
+        let before = "# mine\n[default]\naws_access_key_id = AKIA\n";
+        let out = set_profile(before, "astran", &e("ASIA1", "S1"), M);
+        assert!(out.starts_with(before));
+        assert!(out[before.len()..].starts_with("\n[astran]\n"));
+    }
+
+    #[test]
+    fn missing_final_newline_and_crlf() {
+        let before = "[default]\r\nregion = x";
+        let out = set_profile(before, "astran", &e("A", "S"), M);
+        assert!(out.starts_with("[default]\r\nregion = x\r\n\r\n[astran]\r\n"), "{out:?}");
+        assert!(!out.contains("\n\n") || out.contains("\r\n\r\n"));
+        // our section last and unterminated: stays unterminated
+        let before = "[a]\r\nk = v\r\n\r\n[astran]\r\naws_access_key_id = OLD";
+        let out = set_profile(before, "astran", &e("NEW", "S"), M);
+        assert!(out.starts_with("[a]\r\nk = v\r\n\r\n[astran]\r\naws_access_key_id = NEW\r\n"));
+        assert!(out.ends_with("x_security_token_expires = 2026-01-01T00:00:00Z"), "{out:?}");
+    }
+
+    #[test]
+    fn updates_in_place_and_keeps_everything_else() {
+        let before = "; top comment\n[default]\naws_access_key_id=AKIADEF\n\n[astran]\n# keep me\naws_access_key_id = OLD\nregion = eu\naws_session_token = OLDTOK\n   continued\n\n# about other\n[other]\nk = v\n";
+        let out = set_profile(before, "astran", &e("NEW", "S"), M);
+        let expected = "; top comment\n[default]\naws_access_key_id=AKIADEF\n\n[astran]\n# keep me\naws_access_key_id = NEW\nregion = eu\naws_session_token = TOK\naws_secret_access_key = S\nx_security_token_expires = 2026-01-01T00:00:00Z\n\n# about other\n[other]\nk = v\n";
+        assert_eq!(out, expected);
+        assert_eq!(set_profile(&out, "astran", &e("NEW", "S"), M), out, "idempotent");
+    }
+
+    #[test]
+    fn permanent_keys_drop_the_session_token() {
+        let before = set_profile("", "astran", &e("ASIA", "S"), M);
+        let out = set_profile(&before, "astran", &[("aws_access_key_id", "AKIA"), ("aws_secret_access_key", "P")], M);
+        assert_eq!(out, "[astran]\naws_access_key_id = AKIA\naws_secret_access_key = P\n");
+    }
+
+    #[test]
+    fn duplicates_of_our_section_are_merged_into_the_first() {
+        let before = "[astran]\naws_access_key_id = A\n[x]\nk = 1\n[astran]\naws_access_key_id = B\n[y]\nk = 2\n";
+        let out = set_profile(before, "astran", &e("N", "S"), M);
+        assert_eq!(profile_names(&out), vec!["astran", "x", "y"]);
+        assert!(out.contains("[x]\nk = 1\n[y]\nk = 2\n"));
+        assert_eq!(read_profile(&out, "astran").unwrap()[0].1, "N");
+    }
+
+    #[test]
+    fn lookalike_sections_are_not_ours() {
+        let before = "[ astran ]\nk = v\n[profile astran]\nk = w\n  [astran]\n";
+        // the indented header after an option is a continuation line in configparser
+        assert_eq!(profile_names(before), vec![" astran ", "profile astran"]);
+        let out = set_profile(before, "astran", &e("N", "S"), M);
+        assert!(out.starts_with(before));
+    }
+
+    #[test]
+    fn remove_only_ours() {
+        let before = "[a]\nk = v\n\n[astran]\naws_access_key_id = X\n\n[b]\nk = w";
+        assert_eq!(remove_profile(before, "astran"), "[a]\nk = v\n\n[b]\nk = w");
+        assert_eq!(remove_profile("[a]\n", "astran"), "[a]\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_keeps_mode_follows_symlink_and_creates_private_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let f = CredentialsFile::new(d.path().join("aws/credentials"));
+        f.set_profile("astran", &e("A", "S"), M).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&d.path().join("aws")), 0o700);
+        assert_eq!(mode(&f.path), 0o600);
+        fs::set_permissions(&f.path, fs::Permissions::from_mode(0o640)).unwrap();
+        f.set_profile("astran", &e("B", "S"), M).unwrap();
+        assert_eq!(mode(&f.path), 0o640);
+
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&f.path, &link).unwrap();
+        CredentialsFile::new(&link).set_profile("astran", &e("C", "S"), M).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(f.read().unwrap().contains("= C\n"));
+        let leftovers: Vec<_> = fs::read_dir(d.path().join("aws"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("astran-tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}

@@ -1,0 +1,222 @@
+//! Keycloak's token endpoint: the password grant and the refresh-token grant.
+
+use crate::error::{Error, Result};
+use crate::http::{check_endpoint, describe_send_error};
+use crate::secret::Secret;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+/// A successful token reply.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    /// Access-token lifetime, seconds.
+    pub expires_in: u64,
+    /// Refresh-token lifetime, seconds; 0 means "does not expire" (offline tokens).
+    pub refresh_expires_in: u64,
+    pub obtained_at: OffsetDateTime,
+}
+
+impl TokenSet {
+    pub fn refresh_expires_at(&self) -> Option<OffsetDateTime> {
+        (self.refresh_expires_in > 0)
+            .then(|| self.obtained_at + time::Duration::seconds(self.refresh_expires_in as i64))
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    expires_in: Option<u64>,
+    refresh_expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorReply {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// Where and as whom to ask.
+#[derive(Debug, Clone)]
+pub struct IdpSettings {
+    pub token_url: String,
+    pub client_id: String,
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdpClient {
+    http: reqwest::Client,
+}
+
+enum Grant<'a> {
+    Password { username: &'a str, password: &'a Secret },
+    Refresh { refresh_token: &'a Secret },
+}
+
+impl IdpClient {
+    pub fn new(http: reqwest::Client) -> Self {
+        IdpClient { http }
+    }
+
+    pub async fn password_grant(&self, s: &IdpSettings, username: &str, password: &Secret) -> Result<TokenSet> {
+        self.request(s, Grant::Password { username, password }).await
+    }
+
+    pub async fn refresh_grant(&self, s: &IdpSettings, refresh_token: &Secret) -> Result<TokenSet> {
+        self.request(s, Grant::Refresh { refresh_token }).await
+    }
+
+    async fn request(&self, s: &IdpSettings, grant: Grant<'_>) -> Result<TokenSet> {
+        let url = check_endpoint("token endpoint", &s.token_url)?;
+        let mut form: Vec<(&str, &str)> = vec![("client_id", &s.client_id)];
+        match &grant {
+            Grant::Password { username, password } => {
+                form.push(("grant_type", "password"));
+                form.push(("username", username));
+                form.push(("password", password.expose()));
+                if s.offline {
+                    form.push(("scope", "openid offline_access"));
+                }
+            }
+            Grant::Refresh { refresh_token } => {
+                form.push(("grant_type", "refresh_token"));
+                form.push(("refresh_token", refresh_token.expose()));
+            }
+        }
+        let body = Secret::new(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form.iter())
+                .finish(),
+        );
+        let obtained_at = OffsetDateTime::now_utc();
+        let resp = self
+            .http
+            .post(url.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body.expose().to_owned())
+            .send()
+            .await
+            .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| describe_send_error("the identity provider", &url, &e))?;
+        let host = url.host_str().unwrap_or("?").to_owned();
+        parse_reply(status.as_u16(), &bytes, &host, &grant, obtained_at)
+    }
+}
+
+fn parse_reply(status: u16, bytes: &[u8], host: &str, grant: &Grant<'_>, obtained_at: OffsetDateTime) -> Result<TokenSet> {
+    if (200..300).contains(&status) {
+        let r: TokenReply = serde_json::from_slice(bytes).map_err(|_| {
+            Error::Unavailable(format!(
+                "the identity provider at {host} sent a malformed reply (HTTP {status}, not the expected JSON); try again later"
+            ))
+        })?;
+        let access = r.access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
+            Error::Unavailable(format!("the identity provider at {host} sent a reply without an access token; try again later"))
+        })?;
+        return Ok(TokenSet {
+            access_token: Secret::new(access),
+            refresh_token: r.refresh_token.filter(|t| !t.is_empty()).map(Secret::new),
+            expires_in: r.expires_in.unwrap_or(300),
+            refresh_expires_in: r.refresh_expires_in.unwrap_or(0),
+            obtained_at,
+        });
+    }
+    let err: Option<ErrorReply> = serde_json::from_slice(bytes).ok();
+    let is_refresh = matches!(grant, Grant::Refresh { .. });
+    match (status, err) {
+        (400 | 401, Some(e)) if e.error == "invalid_grant" => {
+            let desc = e.error_description.unwrap_or_else(|| "invalid_grant".into());
+            match grant {
+                Grant::Refresh { .. } => Err(Error::LoginRequired(format!(
+                    "the login session has ended (the identity provider said: {desc}); log in again"
+                ))),
+                Grant::Password { username, .. } if desc.eq_ignore_ascii_case("Invalid user credentials") || desc == "invalid_grant" => {
+                    Err(Error::WrongCredentials { email: (*username).to_owned(), detail: desc })
+                }
+                Grant::Password { .. } => Err(Error::Refused(format!(
+                    "the identity provider refused the login: {desc}; sign in once on the web to fix the account, then try again"
+                ))),
+            }
+        }
+        (400 | 401, Some(e)) if e.error == "invalid_client" || e.error == "unauthorized_client" => Err(Error::Config(format!(
+            "the identity provider does not accept the client id ({}: {}); check client_id in the config",
+            e.error,
+            e.error_description.unwrap_or_default()
+        ))),
+        (400, Some(e)) if is_refresh && e.error == "invalid_request" => Err(Error::LoginRequired(format!(
+            "the identity provider rejected the saved session ({}); log in again",
+            e.error_description.unwrap_or(e.error)
+        ))),
+        (400..=499, Some(e)) => Err(Error::Refused(format!(
+            "the identity provider refused the request (HTTP {status}, {}: {})",
+            e.error,
+            e.error_description.unwrap_or_default()
+        ))),
+        (404, None) => Err(Error::Config(format!(
+            "the token endpoint at {host} does not exist (HTTP 404); check token_url / ASTRAN_IDP_URL"
+        ))),
+        (s, _) if s >= 500 => Err(Error::Unavailable(format!(
+            "the identity provider at {host} is unavailable (HTTP {s}); try again later"
+        ))),
+        (s, _) => Err(Error::Unavailable(format!(
+            "the identity provider at {host} sent an unexpected reply (HTTP {s}); try again later"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pw() -> Secret {
+        Secret::new("p")
+    }
+
+    fn parse(status: u16, body: &str, refresh: bool) -> Result<TokenSet> {
+        let p = pw();
+        let g = if refresh {
+            Grant::Refresh { refresh_token: &p }
+        } else {
+            Grant::Password { username: "a@b.c", password: &p }
+        };
+        parse_reply(status, body.as_bytes(), "idp", &g, OffsetDateTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn keycloak_reply_fields() {
+        let t = parse(200, r#"{"access_token":"A","expires_in":300,"refresh_expires_in":1800,"refresh_token":"R","token_type":"Bearer","not-before-policy":0,"session_state":"x","scope":"email"}"#, false).unwrap();
+        assert_eq!(t.expires_in, 300);
+        assert_eq!(t.refresh_expires_at(), Some(OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1800)));
+        let offline = parse(200, r#"{"access_token":"A","expires_in":300,"refresh_expires_in":0,"refresh_token":"R"}"#, false).unwrap();
+        assert_eq!(offline.refresh_expires_at(), None);
+    }
+
+    #[test]
+    fn invalid_grant_400_and_401_alike() {
+        for s in [400, 401] {
+            let e = parse(s, r#"{"error":"invalid_grant","error_description":"Invalid user credentials"}"#, false).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::WrongCredentials, "{s}");
+            for d in ["Token is not active", "Session not active"] {
+                let body = format!(r#"{{"error":"invalid_grant","error_description":"{d}"}}"#);
+                let e = parse(s, &body, true).unwrap_err();
+                assert_eq!(e.kind(), crate::ErrorKind::LoginRequired);
+                assert!(e.to_string().contains(d));
+            }
+        }
+    }
+
+    #[test]
+    fn faults_are_unavailable() {
+        for (s, b) in [(500, "<html>oops</html>"), (503, ""), (200, "{\"access_tok"), (200, ""), (200, "{}")] {
+            assert_eq!(parse(s, b, false).unwrap_err().kind(), crate::ErrorKind::Unavailable, "{s} {b}");
+        }
+        assert_eq!(parse(401, r#"{"error":"invalid_client"}"#, false).unwrap_err().kind(), crate::ErrorKind::Config);
+    }
+}

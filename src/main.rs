@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(astran_creds::cli::main());
+}

@@ -1,0 +1,556 @@
+//! The session facade: the one API the CLI, the daemon and the tray call.
+
+use crate::claims::{self, AccessClaims};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Account, Config, MAX_DURATION, MIN_DURATION};
+use crate::credfile::CredentialsFile;
+use crate::error::{Error, Result};
+use crate::idp::{IdpClient, IdpSettings, TokenSet};
+use crate::secret::Secret;
+use crate::store::{self, FallbackStore, SecretStore, SessionRecord, Slot};
+use crate::sts::{self, AssumeRequest, Credentials, StsClient};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use time::OffsetDateTime;
+
+/// Keys we own in the profile.
+pub const MANAGED_KEYS: &[&str] = &[
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "x_security_token_expires",
+];
+
+/// A login as asked for by a user.
+#[derive(Debug, Default, Clone)]
+pub struct LoginRequest {
+    pub account: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<Secret>,
+    pub profile: Option<String>,
+    pub duration_seconds: Option<u32>,
+    pub role_arn: Option<String>,
+    /// Keep the password in the keyring (opt-in); `None` leaves the setting as it is.
+    pub remember_password: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginOutcome {
+    pub account: String,
+    pub email: String,
+    pub profile: String,
+    pub role_arn: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub session_expires_at: Option<OffsetDateTime>,
+    /// Set when no keyring was reachable: the session lives in this process only.
+    pub keyring_unavailable: Option<String>,
+}
+
+/// What `status` reports for an account.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AccountStatus {
+    pub account: String,
+    pub email: Option<String>,
+    pub profile: String,
+    /// `fresh`, `expiring`, `expired`, `login_required`, `logged_out`.
+    pub state: &'static str,
+    pub logged_in: bool,
+    pub role_arn: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub credentials_expire_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub session_expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_refresh_at: Option<OffsetDateTime>,
+}
+
+pub struct Session {
+    pub config_path: PathBuf,
+    store: Arc<FallbackStore>,
+    clock: Arc<dyn Clock>,
+    http: OnceLock<reqwest::Client>,
+}
+
+impl Session {
+    pub fn new(config_path: PathBuf, store: Arc<FallbackStore>, clock: Arc<dyn Clock>) -> Self {
+        Session { config_path, store, clock, http: OnceLock::new() }
+    }
+
+    /// The config at its default path, the system keyring, the system clock.
+    pub fn from_env() -> Result<Self> {
+        Ok(Session::new(config::default_path()?, Arc::new(FallbackStore::system()), Arc::new(SystemClock)))
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn store(&self) -> &Arc<FallbackStore> {
+        &self.store
+    }
+
+    fn http(&self) -> Result<reqwest::Client> {
+        if let Some(c) = self.http.get() {
+            return Ok(c.clone());
+        }
+        let c = crate::http::client()?;
+        Ok(self.http.get_or_init(|| c).clone())
+    }
+
+    pub fn config(&self) -> Result<Config> {
+        Config::load(&self.config_path)
+    }
+
+    pub fn account(&self, name: Option<&str>) -> Result<Account> {
+        let cfg = self.config()?;
+        let name = cfg.pick_name(name);
+        Ok(cfg.account(&name))
+    }
+
+    /// The accounts to look after: the configured ones, or `default`.
+    pub fn accounts(&self) -> Result<Vec<Account>> {
+        let cfg = self.config()?;
+        let mut names = cfg.account_names();
+        if names.is_empty() {
+            names.push(cfg.pick_name(None));
+        }
+        Ok(names.iter().map(|n| cfg.account(n)).collect())
+    }
+
+    pub fn credentials_file(&self) -> Result<CredentialsFile> {
+        CredentialsFile::from_env()
+    }
+
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&dyn SecretStore) -> T + Send + 'static) -> T {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    pub async fn load_record(&self, account: &str) -> Result<Option<SessionRecord>> {
+        let a = account.to_owned();
+        self.blocking(move |s| store::load_session(s, &a)).await
+    }
+
+    async fn save_record(&self, account: &str, r: SessionRecord) -> Result<()> {
+        let a = account.to_owned();
+        self.blocking(move |s| store::save_session(s, &a, &r)).await
+    }
+
+    /// The password remembered for `account`, if the user opted in.
+    pub async fn remembered_password(&self, account: &str) -> Result<Option<Secret>> {
+        let a = account.to_owned();
+        Ok(self.blocking(move |s| s.get(Slot::Password, &a)).await?)
+    }
+
+    /// Password grant → role → STS → profile written → session kept.
+    pub async fn login(&self, req: LoginRequest) -> Result<LoginOutcome> {
+        let cfg = self.config()?;
+        let name = cfg.pick_name(req.account.as_deref());
+        let mut acct = cfg.account(&name);
+        if let Some(p) = &req.profile {
+            acct.profile = p.clone();
+        }
+        if let Some(d) = req.duration_seconds {
+            acct.duration_seconds = d;
+        }
+        check_duration(acct.duration_seconds)?;
+        check_profile_name(&acct.profile)?;
+        let email = req.email.clone().or(acct.email.clone()).ok_or_else(|| {
+            Error::Config(format!("no email for account {name}; pass --email or set ASTRAN_USERNAME"))
+        })?;
+        let password = match req.password.clone() {
+            Some(p) => p,
+            None => self
+                .remembered_password(&name)
+                .await?
+                .ok_or_else(|| Error::Config("no password given".into()))?,
+        };
+        if password.is_empty() {
+            return Err(Error::Config("the password is empty".into()));
+        }
+        let http = self.http()?;
+        let settings = idp_settings(&acct);
+        let tokens = IdpClient::new(http.clone()).password_grant(&settings, &email, &password).await?;
+        let claims = decode_claims(&tokens)?;
+        let role = pick_role(claims.roles.as_deref(), req.role_arn.as_deref(), acct.role_arn.as_deref())?;
+        let sts_endpoint = acct.sts_endpoint_for(&role)?;
+        let creds = self.assume(&http, &sts_endpoint, &role, &email, &tokens, acct.duration_seconds).await?;
+        self.write_profile(&acct.profile, &creds)?;
+        let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
+
+        let mut keyring_unavailable = None;
+        if let Some(rt) = tokens.refresh_token.clone() {
+            let now = self.clock.now().unix_timestamp();
+            let rec = SessionRecord {
+                refresh_token: rt,
+                refresh_expires_at: tokens.refresh_expires_at().map(|t| t.unix_timestamp()),
+                idle_seconds: (tokens.refresh_expires_in > 0).then_some(tokens.refresh_expires_in),
+                started_at: now,
+                email: email.clone(),
+                role_arn: role.clone(),
+                sts_endpoint: sts_endpoint.clone(),
+            };
+            if let Err(e) = self.save_record(&name, rec).await {
+                log::warn!("the login session could not be saved: {e}");
+                keyring_unavailable = Some(e.to_string());
+            }
+        }
+        if let Some(why) = self.store.degraded() {
+            keyring_unavailable = Some(why);
+        }
+        let remember = req.remember_password.unwrap_or(acct.remember_password);
+        {
+            let (n, p) = (name.clone(), password.clone());
+            let res = self
+                .blocking(move |s| if remember { s.set(Slot::Password, &n, &p) } else { s.delete(Slot::Password, &n) })
+                .await;
+            if let Err(e) = res {
+                log::warn!("the password could not be {}: {e}", if remember { "remembered" } else { "forgotten" });
+            }
+        }
+        let several_roles = claims.roles.as_ref().is_some_and(|r| r.len() > 1);
+        let (req_profile, req_duration, req_role) = (req.profile.clone(), req.duration_seconds, req.role_arn.clone());
+        let save_email = email.clone();
+        let role_for_cfg = role.clone();
+        config::update_account(&self.config_path, &name, move |a| {
+            if a.email.is_none() || req.email.is_some() {
+                a.email = Some(save_email);
+            }
+            if req_role.is_some() || (several_roles && a.role_arn.is_none()) {
+                a.role_arn = Some(role_for_cfg);
+            }
+            if let Some(p) = req_profile {
+                a.profile = Some(p);
+            }
+            if let Some(d) = req_duration {
+                a.duration_seconds = Some(d);
+            }
+            if let Some(r) = req.remember_password {
+                a.remember_password = Some(r);
+            }
+        })
+        .unwrap_or_else(|e| log::warn!("the config file was not updated: {e}"));
+        Ok(LoginOutcome {
+            account: name,
+            email,
+            profile: acct.profile,
+            role_arn: role,
+            expires_at,
+            session_expires_at: tokens.refresh_expires_at(),
+            keyring_unavailable,
+        })
+    }
+
+    async fn assume(
+        &self,
+        http: &reqwest::Client,
+        endpoint: &str,
+        role: &str,
+        email: &str,
+        tokens: &TokenSet,
+        duration: u32,
+    ) -> Result<Credentials> {
+        let name = sts::session_name(email);
+        StsClient::new(http.clone())
+            .assume_role_with_web_identity(&AssumeRequest {
+                endpoint,
+                role_arn: role,
+                session_name: &name,
+                web_identity_token: &tokens.access_token,
+                duration_seconds: duration,
+            })
+            .await
+    }
+
+    fn write_profile(&self, profile: &str, c: &Credentials) -> Result<()> {
+        let exp = c.expiration.map(crate::clock::rfc3339);
+        let mut entries: Vec<(&str, &str)> = vec![
+            ("aws_access_key_id", &c.access_key_id),
+            ("aws_secret_access_key", c.secret_access_key.expose()),
+        ];
+        if let Some(t) = &c.session_token {
+            entries.push(("aws_session_token", t.expose()));
+        }
+        if let Some(e) = &exp {
+            entries.push(("x_security_token_expires", e));
+        }
+        self.credentials_file()?.set_profile(profile, &entries, MANAGED_KEYS)
+    }
+
+    /// Use the held session: refresh-token grant, re-assume the role, rewrite the profile.
+    pub async fn refresh(&self, account: Option<&str>) -> Result<RefreshOutcome> {
+        let acct = self.account(account)?;
+        let (rec, tokens) = self.refresh_tokens(&acct).await?;
+        let claims = decode_claims(&tokens)?;
+        let roles = claims.roles.unwrap_or_default();
+        if !roles.iter().any(|r| r == &rec.role_arn) {
+            return Err(Error::Refused(format!(
+                "the role {} is no longer in your token (it has: {}); log in again to pick one",
+                rec.role_arn,
+                if roles.is_empty() { "none".into() } else { roles.join(", ") }
+            )));
+        }
+        check_duration(acct.duration_seconds)?;
+        let http = self.http()?;
+        let creds = self
+            .assume(&http, &rec.sts_endpoint, &rec.role_arn, &rec.email, &tokens, acct.duration_seconds)
+            .await?;
+        self.write_profile(&acct.profile, &creds)?;
+        Ok(RefreshOutcome {
+            account: acct.name,
+            profile: acct.profile,
+            role_arn: rec.role_arn,
+            expires_at: creds.expiration,
+            session_expires_at: tokens.refresh_expires_at(),
+        })
+    }
+
+    /// Refresh-token grant only: keeps the Keycloak session alive.
+    pub async fn keep_alive(&self, account: &str) -> Result<Option<OffsetDateTime>> {
+        let acct = self.account(Some(account))?;
+        let (_, tokens) = self.refresh_tokens(&acct).await?;
+        Ok(tokens.refresh_expires_at())
+    }
+
+    async fn refresh_tokens(&self, acct: &Account) -> Result<(SessionRecord, TokenSet)> {
+        let Some(mut rec) = self.load_record(&acct.name).await? else {
+            return Err(Error::LoginRequired(format!(
+                "account {} has no login session{}; log in with `astran-creds login`",
+                acct.name,
+                self.store.degraded().map(|w| format!(" (no keyring: {w})")).unwrap_or_default()
+            )));
+        };
+        if let Some(end) = rec.refresh_expires_at {
+            if end <= self.clock.now().unix_timestamp() {
+                self.forget_session(&acct.name).await;
+                return Err(Error::LoginRequired(format!(
+                    "the login session of account {} has ended; log in again",
+                    acct.name
+                )));
+            }
+        }
+        let http = self.http()?;
+        let tokens = match IdpClient::new(http).refresh_grant(&idp_settings(acct), &rec.refresh_token).await {
+            Ok(t) => t,
+            Err(e @ Error::LoginRequired(_)) => {
+                self.forget_session(&acct.name).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(rt) = tokens.refresh_token.clone() {
+            rec.refresh_token = rt;
+        }
+        rec.refresh_expires_at = tokens.refresh_expires_at().map(|t| t.unix_timestamp());
+        self.save_record(&acct.name, rec.clone()).await?;
+        Ok((rec, tokens))
+    }
+
+    async fn forget_session(&self, account: &str) {
+        let a = account.to_owned();
+        if let Err(e) = self.blocking(move |s| s.delete(Slot::Session, &a)).await {
+            log::warn!("cannot remove the ended session from the keyring: {e}");
+        }
+    }
+
+    /// Forget the session (and the remembered password); with `remove_profile`, remove our
+    /// profile from the credentials file.
+    pub async fn logout(&self, account: Option<&str>, remove_profile: bool) -> Result<String> {
+        let acct = self.account(account)?;
+        let a = acct.name.clone();
+        self.blocking(move |s| -> Result<()> {
+            s.delete(Slot::Session, &a)?;
+            s.delete(Slot::Password, &a)?;
+            Ok(())
+        })
+        .await?;
+        if remove_profile {
+            self.credentials_file()?.remove_profile(&acct.profile)?;
+        }
+        Ok(acct.name)
+    }
+
+    /// Expiry of the credentials in `profile` (`x_security_token_expires`), if any.
+    pub fn credentials_expiry(&self, profile: &str) -> Result<Option<OffsetDateTime>> {
+        Ok(self
+            .credentials_file()?
+            .read_profile(profile)?
+            .and_then(|kv| kv.into_iter().find(|(k, _)| k == "x_security_token_expires"))
+            .and_then(|(_, v)| crate::clock::parse_rfc3339(&v)))
+    }
+
+    pub async fn status(&self) -> Result<Vec<AccountStatus>> {
+        let mut out = Vec::new();
+        for acct in self.accounts()? {
+            let rec = self.load_record(&acct.name).await?;
+            let exp = self.credentials_expiry(&acct.profile)?;
+            let now = self.clock.now();
+            let session_end = rec
+                .as_ref()
+                .and_then(|r| r.refresh_expires_at)
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+            let logged_in = rec.is_some() && session_end.is_none_or(|e| e > now);
+            let state = match (logged_in, exp) {
+                (_, Some(e)) if e <= now => if logged_in { "expired" } else { "login_required" },
+                (true, Some(e)) if e - now <= time::Duration::seconds(acct.notice_lead_seconds as i64) => "expiring",
+                (true, _) => "fresh",
+                (false, Some(_)) => "login_required",
+                (false, None) => "logged_out",
+            };
+            let next = if logged_in {
+                crate::scheduler::plan(&acct, exp, rec.as_ref(), now).next_refresh()
+            } else {
+                None
+            };
+            out.push(AccountStatus {
+                account: acct.name.clone(),
+                email: rec.as_ref().map(|r| r.email.clone()).or(acct.email.clone()),
+                profile: acct.profile.clone(),
+                state,
+                logged_in,
+                role_arn: rec.as_ref().map(|r| r.role_arn.clone()).or(acct.role_arn.clone()),
+                credentials_expire_at: exp,
+                session_expires_at: session_end,
+                next_refresh_at: next,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Credentials valid for at least `min_valid`, refreshing first when needed (for
+    /// `credential-process` and `export`).
+    pub async fn credentials(&self, account: Option<&str>, min_valid: time::Duration) -> Result<Credentials> {
+        let acct = self.account(account)?;
+        let current = self.read_credentials(&acct.profile)?;
+        let now = self.clock.now();
+        if let Some(c) = &current {
+            if c.expiration.is_none_or(|e| e - now >= min_valid) {
+                return Ok(current.unwrap());
+            }
+        }
+        match self.refresh(Some(&acct.name)).await {
+            Ok(_) => self.read_credentials(&acct.profile)?.ok_or_else(|| {
+                Error::LocalIo(format!("profile {} vanished from the credentials file", acct.profile))
+            }),
+            Err(e) => match current {
+                Some(c) if c.expiration.is_some_and(|x| x > now) => {
+                    log::warn!("refresh failed ({e}); using the credentials that are still valid");
+                    Ok(c)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    fn read_credentials(&self, profile: &str) -> Result<Option<Credentials>> {
+        let Some(kv) = self.credentials_file()?.read_profile(profile)? else {
+            return Ok(None);
+        };
+        let get = |k: &str| kv.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+        let (Some(id), Some(secret)) = (get("aws_access_key_id"), get("aws_secret_access_key")) else {
+            return Ok(None);
+        };
+        Ok(Some(Credentials {
+            access_key_id: id,
+            secret_access_key: Secret::new(secret),
+            session_token: get("aws_session_token").map(Secret::new),
+            expiration: get("x_security_token_expires").and_then(|v| crate::clock::parse_rfc3339(&v)),
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RefreshOutcome {
+    pub account: String,
+    pub profile: String,
+    pub role_arn: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub session_expires_at: Option<OffsetDateTime>,
+}
+
+fn idp_settings(a: &Account) -> IdpSettings {
+    IdpSettings { token_url: a.token_url.clone(), client_id: a.client_id.clone(), offline: a.offline }
+}
+
+fn decode_claims(t: &TokenSet) -> Result<AccessClaims> {
+    claims::decode(t.access_token.expose()).map_err(|e| {
+        Error::Refused(format!("the identity provider sent an access token that cannot be read: {e}"))
+    })
+}
+
+fn check_duration(d: u32) -> Result<()> {
+    if (MIN_DURATION..=MAX_DURATION).contains(&d) {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "the duration {d}s is out of range; STS allows {MIN_DURATION} to {MAX_DURATION} seconds"
+        )))
+    }
+}
+
+fn check_profile_name(p: &str) -> Result<()> {
+    let bad = p.is_empty() || p.contains(['[', ']', '\n', '\r']) || p.trim() != p;
+    if bad {
+        return Err(Error::Config(format!("{p:?} is not a usable profile name")));
+    }
+    Ok(())
+}
+
+/// Choose the role: the one asked for, else the configured one, else the only one.
+pub fn pick_role(roles: Option<&[String]>, requested: Option<&str>, configured: Option<&str>) -> Result<String> {
+    let Some(roles) = roles else {
+        return Err(Error::Refused(
+            "your access token carries no role (claim \"https://aws.amazon.com/tags\".\"principal_tags\".\"role\" is missing); this login works for Astran root accounts only, ask your administrator".into(),
+        ));
+    };
+    if roles.is_empty() {
+        return Err(Error::Refused(
+            "your access token carries an empty role list; ask your Astran administrator to grant you a role".into(),
+        ));
+    }
+    if let Some(r) = requested {
+        return roles.iter().find(|x| *x == r).cloned().ok_or_else(|| {
+            Error::Refused(format!("the role {r} is not in your token; you can use: {}", roles.join(", ")))
+        });
+    }
+    if let Some(r) = configured {
+        if let Some(x) = roles.iter().find(|x| *x == r) {
+            return Ok(x.clone());
+        }
+    }
+    if roles.len() == 1 {
+        return Ok(roles[0].clone());
+    }
+    Err(Error::Config(format!(
+        "your token carries several roles; pick one with --role-arn: {}",
+        roles.join(", ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_choice() {
+        let one = vec!["arn:demo:iam::1:root".to_string()];
+        let two = vec!["arn:demo:iam::1:root".to_string(), "arn:demo:iam::2:root".to_string()];
+        assert_eq!(pick_role(Some(&one), None, None).unwrap(), one[0]);
+        let e = pick_role(Some(&two), None, None).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Config);
+        assert!(e.to_string().contains("arn:demo:iam::2:root"));
+        assert_eq!(pick_role(Some(&two), None, Some(&two[1])).unwrap(), two[1]);
+        assert_eq!(pick_role(Some(&two), Some(&two[0]), Some(&two[1])).unwrap(), two[0]);
+        assert_eq!(pick_role(Some(&two), Some("arn:x"), None).unwrap_err().kind(), crate::ErrorKind::Refused);
+        assert_eq!(pick_role(None, None, None).unwrap_err().kind(), crate::ErrorKind::Refused);
+        assert_eq!(pick_role(Some(&[]), None, None).unwrap_err().kind(), crate::ErrorKind::Refused);
+    }
+}

@@ -1,0 +1,302 @@
+//! Where the login session lives: the OS keyring (Secret Service on Linux, Keychain,
+//! Credential Manager), one entry per account. When no keyring is reachable the session is
+//! kept in this process only, and the caller is told so.
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The keyring service name; `ASTRAN_KEYRING_SERVICE` overrides it (isolated instances, tests).
+pub fn service_name() -> String {
+    std::env::var("ASTRAN_KEYRING_SERVICE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "astran-tray".into())
+}
+
+/// A held login session (secret: stored as one keyring entry, JSON).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub refresh_token: Secret,
+    /// Unix seconds; `None` for an offline token that does not expire by itself.
+    pub refresh_expires_at: Option<i64>,
+    /// The refresh lifetime Keycloak granted at login (its SSO Session Idle); a later, shorter
+    /// one means the session is capped by SSO Session Max and will end.
+    pub idle_seconds: Option<u64>,
+    pub started_at: i64,
+    pub email: String,
+    pub role_arn: String,
+    pub sts_endpoint: String,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("refresh_token", &self.refresh_token)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("email", &self.email)
+            .field("role_arn", &self.role_arn)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no keyring service is reachable ({0})")]
+    Unavailable(String),
+    #[error("the keyring failed: {0}")]
+    Failed(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::LocalIo(e.to_string())
+    }
+}
+
+/// What kind of entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Session,
+    /// Only when the user opted in to "remember password".
+    Password,
+}
+
+impl Slot {
+    fn user(self, account: &str) -> String {
+        match self {
+            Slot::Session => format!("session:{account}"),
+            Slot::Password => format!("password:{account}"),
+        }
+    }
+}
+
+/// A place for secrets. Blocking: call from a blocking context.
+pub trait SecretStore: Send + Sync {
+    fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError>;
+    fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError>;
+    fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError>;
+    fn describe(&self) -> &'static str;
+}
+
+/// The OS keyring.
+pub struct KeyringStore {
+    service: String,
+}
+
+impl KeyringStore {
+    pub fn new() -> Self {
+        KeyringStore { service: service_name() }
+    }
+
+    fn entry(&self, slot: Slot, account: &str) -> Result<keyring::Entry, StoreError> {
+        keyring::Entry::new(&self.service, &slot.user(account)).map_err(map_keyring_err)
+    }
+}
+
+impl Default for KeyringStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn map_keyring_err(e: keyring::Error) -> StoreError {
+    match e {
+        keyring::Error::PlatformFailure(inner) => StoreError::Unavailable(inner.to_string()),
+        keyring::Error::NoStorageAccess(inner) => StoreError::Unavailable(inner.to_string()),
+        other => StoreError::Failed(other.to_string()),
+    }
+}
+
+impl SecretStore for KeyringStore {
+    fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError> {
+        match self.entry(slot, account)?.get_password() {
+            Ok(p) => Ok(Some(Secret::new(p))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(map_keyring_err(e)),
+        }
+    }
+
+    fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError> {
+        self.entry(slot, account)?
+            .set_password(value.expose())
+            .map_err(map_keyring_err)
+    }
+
+    fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
+        match self.entry(slot, account)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_keyring_err(e)),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        "the system keyring"
+    }
+}
+
+/// Secrets held in this process only.
+#[derive(Default)]
+pub struct MemoryStore {
+    map: Mutex<HashMap<String, Secret>>,
+}
+
+impl SecretStore for MemoryStore {
+    fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError> {
+        Ok(self.map.lock().unwrap().get(&slot.user(account)).cloned())
+    }
+
+    fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError> {
+        self.map.lock().unwrap().insert(slot.user(account), value.clone());
+        Ok(())
+    }
+
+    fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
+        self.map.lock().unwrap().remove(&slot.user(account));
+        Ok(())
+    }
+
+    fn describe(&self) -> &'static str {
+        "this process's memory"
+    }
+}
+
+/// The keyring, falling back to memory (once, with a warning) when it is unreachable.
+pub struct FallbackStore {
+    primary: Box<dyn SecretStore>,
+    memory: MemoryStore,
+    degraded: std::sync::atomic::AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl FallbackStore {
+    pub fn new(primary: Box<dyn SecretStore>) -> Self {
+        FallbackStore {
+            primary,
+            memory: MemoryStore::default(),
+            degraded: Default::default(),
+            reason: Mutex::new(None),
+        }
+    }
+
+    /// The system keyring, or memory only when `ASTRAN_KEYRING=none`.
+    pub fn system() -> Self {
+        if std::env::var("ASTRAN_KEYRING").as_deref() == Ok("none") {
+            let s = FallbackStore::new(Box::new(MemoryStore::default()));
+            s.degrade("ASTRAN_KEYRING=none".into());
+            return s;
+        }
+        FallbackStore::new(Box::new(KeyringStore::new()))
+    }
+
+    /// `Some(reason)` once the keyring was found unreachable.
+    pub fn degraded(&self) -> Option<String> {
+        self.reason.lock().unwrap().clone()
+    }
+
+    fn degrade(&self, why: String) {
+        if !self.degraded.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            log::warn!("no keyring service is reachable ({why}); the login session is kept in this process only");
+            *self.reason.lock().unwrap() = Some(why);
+        }
+    }
+
+    fn run<T>(&self, f: impl Fn(&dyn SecretStore) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if !self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
+            match f(self.primary.as_ref()) {
+                Err(StoreError::Unavailable(why)) => self.degrade(why),
+                other => return other,
+            }
+        }
+        f(&self.memory)
+    }
+}
+
+impl SecretStore for FallbackStore {
+    fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError> {
+        self.run(|s| s.get(slot, account))
+    }
+
+    fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError> {
+        self.run(|s| s.set(slot, account, value))
+    }
+
+    fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
+        self.run(|s| s.delete(slot, account))
+    }
+
+    fn describe(&self) -> &'static str {
+        if self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
+            "this process's memory (no keyring reachable)"
+        } else {
+            self.primary.describe()
+        }
+    }
+}
+
+/// Read a session record.
+pub fn load_session(store: &dyn SecretStore, account: &str) -> Result<Option<SessionRecord>> {
+    let Some(s) = store.get(Slot::Session, account)? else {
+        return Ok(None);
+    };
+    match serde_json::from_str(s.expose()) {
+        Ok(r) => Ok(Some(r)),
+        Err(_) => {
+            log::warn!("the saved session of account {account} is unreadable; ignoring it");
+            Ok(None)
+        }
+    }
+}
+
+pub fn save_session(store: &dyn SecretStore, account: &str, r: &SessionRecord) -> Result<()> {
+    let json = Secret::new(serde_json::to_string(r).map_err(|e| Error::LocalIo(format!("cannot encode the session: {e}")))?);
+    store.set(Slot::Session, account, &json)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Broken;
+    impl SecretStore for Broken {
+        fn get(&self, _: Slot, _: &str) -> Result<Option<Secret>, StoreError> {
+            Err(StoreError::Unavailable("no bus".into()))
+        }
+        fn set(&self, _: Slot, _: &str, _: &Secret) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("no bus".into()))
+        }
+        fn delete(&self, _: Slot, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("no bus".into()))
+        }
+        fn describe(&self) -> &'static str {
+            "broken"
+        }
+    }
+
+    #[test]
+    fn falls_back_to_memory() {
+        let s = FallbackStore::new(Box::new(Broken));
+        assert!(s.degraded().is_none());
+        s.set(Slot::Session, "a", &Secret::new("x")).unwrap();
+        assert_eq!(s.degraded().as_deref(), Some("no bus"));
+        assert_eq!(s.get(Slot::Session, "a").unwrap().unwrap().expose(), "x");
+        assert!(s.get(Slot::Password, "a").unwrap().is_none());
+    }
+
+    #[test]
+    fn record_debug_hides_the_token() {
+        let r = SessionRecord {
+            refresh_token: Secret::new("eyJhbGciOi-refresh"),
+            refresh_expires_at: None,
+            idle_seconds: None,
+            started_at: 0,
+            email: "a@b.c".into(),
+            role_arn: "arn".into(),
+            sts_endpoint: "https://x".into(),
+        };
+        assert!(!format!("{r:?}").contains("eyJ"));
+    }
+}
