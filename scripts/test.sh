@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need (Debian packages, the Python venv with moto and the AWS
+# CLI) and runs every test: formatting, clippy, unit tests and the end-to-end tests that run
+# the real binaries against real servers on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export CARGO_TERM_COLOR=never
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build --workspace --bins
+cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"

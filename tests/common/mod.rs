@@ -1,0 +1,405 @@
+//! Test support: runs the real `astran-creds` binary in scratch homes against real servers
+//! on 127.0.0.1: the project's Keycloak-faithful test IdP (`astran-test-idp`), moto in server
+//! mode for STS/S3, a private D-Bus session bus with gnome-keyring (Secret Service) and a
+//! notification server, and the real AWS CLI from the project's venv.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn venv_bin(name: &str) -> PathBuf {
+    let p = root().join(".venv/bin").join(name);
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    p
+}
+
+/// Where cargo put this build's binaries (target/<profile>/).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+pub fn astran_creds_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_astran-creds"))
+}
+
+pub fn test_idp_bin() -> PathBuf {
+    let p = bin_dir().join("astran-test-idp");
+    assert!(p.exists(), "{} is missing: run `cargo build --workspace` first", p.display());
+    p
+}
+
+static CHILD_PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+extern "C" fn kill_children() {
+    if let Ok(pids) = CHILD_PIDS.lock() {
+        for pid in pids.iter() {
+            unsafe { libc::kill(*pid as i32, libc::SIGTERM) };
+        }
+    }
+}
+
+/// Keep a process alive for the rest of the test binary; it is killed at exit.
+fn keep_for_process(child: Child) {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| unsafe {
+        libc::atexit(kill_children);
+    });
+    CHILD_PIDS.lock().unwrap().push(child.id());
+    std::mem::forget(child);
+}
+
+/// A child killed when dropped.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A tiny HTTP/1.1 client for the test servers' control endpoints.
+pub fn http(method: &str, url: &str, body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// moto in server mode (STS, S3), one per test binary.
+pub fn moto_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let port = free_port();
+        let child = Command::new(venv_bin("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        keep_for_process(child);
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for("moto", Duration::from_secs(60), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        url
+    })
+}
+
+/// The private session bus (with gnome-keyring and a notification server), one per test
+/// binary.
+pub struct Bus {
+    pub address: String,
+    pub runtime_dir: PathBuf,
+    pub home: PathBuf,
+    pub notifications: PathBuf,
+}
+
+pub fn bus() -> &'static Bus {
+    static BUS: OnceLock<Bus> = OnceLock::new();
+    BUS.get_or_init(|| {
+        let base = tempfile::Builder::new().prefix("astran-bus").tempdir().unwrap().keep();
+        let runtime_dir = base.join("run");
+        let home = base.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&runtime_dir).unwrap();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&runtime_dir).unwrap().permissions(), 0o700);
+        std::fs::set_permissions(&runtime_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let mut dbus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1", "--nopidfile"])
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dbus-daemon (apt install dbus)");
+        let mut line = String::new();
+        BufReader::new(dbus.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let address = line.trim().to_string();
+        assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
+        keep_for_process(dbus);
+
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gnome-keyring-daemon (apt install gnome-keyring)");
+        keyring.stdin.take().unwrap().write_all(b"test-keyring-password").unwrap();
+        keep_for_process(keyring);
+
+        let notifications = base.join("notifications.jsonl");
+        let mut notifyd = Command::new(venv_bin("python"))
+            .arg(root().join("tests/support/notifyd.py"))
+            .arg(&notifications)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the notification server");
+        let mut ready = String::new();
+        BufReader::new(notifyd.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready");
+        keep_for_process(notifyd);
+
+        // gnome-keyring takes its bus name asynchronously.
+        wait_for("gnome-keyring on the bus", Duration::from_secs(20), || {
+            Command::new("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .env("DBUS_SESSION_BUS_ADDRESS", &address)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+                .unwrap_or(false)
+        });
+        Bus { address, runtime_dir, home, notifications }
+    })
+}
+
+/// Notifications seen so far whose summary or body mentions `needle`.
+pub fn notifications_about(needle: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(&bus().notifications).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            v["summary"].as_str().unwrap_or("").contains(needle) || v["body"].as_str().unwrap_or("").contains(needle)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// One test IdP process.
+pub struct Idp {
+    pub base: String,
+    pub token_url: String,
+    _guard: Guard,
+}
+
+impl Idp {
+    /// `users`: `email:password:role1,role2`; extra flags as the binary takes them.
+    pub fn start(users: &[&str], extra: &[&str]) -> Idp {
+        let mut cmd = Command::new(test_idp_bin());
+        cmd.args(["--bind", "127.0.0.1:0"]);
+        for u in users {
+            cmd.args(["--user", u]);
+        }
+        cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("start astran-test-idp");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("idp said {line:?}")).to_string();
+        let token_url = format!("{base}/auth/realms/root-accounts/protocol/openid-connect/token");
+        Idp { base, token_url, _guard: Guard(child) }
+    }
+
+    pub fn control(&self, path: &str, body: &str) -> String {
+        let (status, body) = http("POST", &format!("{}/__test/{path}", self.base), body);
+        assert!((200..300).contains(&status), "{path}: HTTP {status} {body}");
+        body
+    }
+
+    pub fn fault(&self, mode: &str) {
+        self.control("fault", &format!(r#"{{"mode":"{mode}"}}"#));
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let (_, body) = http("GET", &format!("{}/__test/stats", self.base), "");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+pub const EMAIL: &str = "demo@astran.io";
+pub const PASSWORD: &str = "PASSWORD123-s3cret";
+
+pub fn role(n: u32) -> String {
+    format!("arn:demo:iam::ce04d61d-afac-504f-a96b-ebbbced8001{n}:root")
+}
+
+/// A scratch user: its own HOME, credentials file, config and keyring namespace.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub creds: PathBuf,
+    pub aws_config: PathBuf,
+    pub config: PathBuf,
+    pub keyring_service: String,
+    pub idp: Idp,
+    pub sts: String,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Env {
+    pub fn new(idp: Idp) -> Env {
+        let dir = tempfile::Builder::new().prefix("astran-test").tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Env {
+            creds: home.join(".aws/credentials"),
+            aws_config: home.join(".aws/config"),
+            config: home.join(".config/astran-tray/config.toml"),
+            keyring_service: format!("astran-test-{}-{n}", std::process::id()),
+            home,
+            dir,
+            idp,
+            sts: moto_url().to_string(),
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// The default scene: one user with one role.
+    pub fn standard() -> Env {
+        Env::new(Idp::start(&[&format!("{EMAIL}:{PASSWORD}:{}", role(1))], &[]))
+    }
+
+    pub fn with_env(mut self, k: &str, v: &str) -> Env {
+        self.extra_env.push((k.into(), v.into()));
+        self
+    }
+
+    fn base_env(&self, c: &mut Command) {
+        let bus = bus();
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_RUNTIME_DIR", &bus.runtime_dir)
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &self.creds)
+            .env("AWS_CONFIG_FILE", &self.aws_config)
+            .env("ASTRAN_KEYRING_SERVICE", &self.keyring_service);
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+    }
+
+    /// `astran-creds` with the scene's environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(astran_creds_bin());
+        self.base_env(&mut c);
+        c.env("ASTRAN_IDP_URL", &self.idp.token_url)
+            .env("ASTRAN_STS_ENDPOINT", &self.sts)
+            .env("ASTRAN_HTTP_TIMEOUT_SECS", "3")
+            .args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = self.cmd(args);
+        c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(s) = stdin {
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn login(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["login", "--email", EMAIL, "--password-stdin"];
+        args.extend_from_slice(extra);
+        self.run(&args, Some(&format!("{PASSWORD}\n")))
+    }
+
+    /// The real AWS CLI with the scene's credentials and config files.
+    pub fn aws(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(venv_bin("aws"));
+        self.base_env(&mut c);
+        c.env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env(
+                "PATH",
+                format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn creds_text(&self) -> String {
+        std::fs::read_to_string(&self.creds).unwrap_or_default()
+    }
+
+    pub fn profile_value(&self, profile: &str, key: &str) -> Option<String> {
+        let text = self.creds_text();
+        let mut in_p = false;
+        for l in text.lines() {
+            let t = l.trim();
+            if t.starts_with('[') {
+                in_p = t == format!("[{profile}]");
+            } else if in_p {
+                if let Some((k, v)) = t.split_once('=') {
+                    if k.trim() == key {
+                        return Some(v.trim().to_string());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        let o = self.run(&["status", "--json"], None);
+        assert!(o.status.success(), "status: {}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+}
+
+pub fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+pub fn assert_ok(o: &Output, what: &str) {
+    let (out, err) = text(o);
+    assert!(o.status.success(), "{what} failed ({:?}):\nstdout: {out}\nstderr: {err}", o.status.code());
+}
+
+pub fn file_mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
