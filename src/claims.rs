@@ -117,10 +117,8 @@ mod tests {
 
     #[test]
     fn reads_the_tutorial_claims() {
-        let t = jwt(
-            r#"{"exp":1724308670,"sid":"104b","email":"demo@astran.io",
-            "https://aws.amazon.com/tags":{"principal_tags":{"role":["arn:demo:iam::ce04d61d-afac-504f-a96b-ebbbced80013:root"]}}}"#,
-        );
+        let t = jwt(r#"{"exp":1724308670,"sid":"104b","email":"demo@astran.io",
+            "https://aws.amazon.com/tags":{"principal_tags":{"role":["arn:demo:iam::ce04d61d-afac-504f-a96b-ebbbced80013:root"]}}}"#);
         let c = decode(&t).unwrap();
         assert_eq!(
             c.roles.unwrap(),

@@ -11,10 +11,14 @@ use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
-#[command(name = "astran-creds", version, about = "Astran Continuity Cloud credentials for the AWS CLI and SDKs",
+#[command(
+    name = "astran-creds",
+    version,
+    about = "Astran Continuity Cloud credentials for the AWS CLI and SDKs",
     after_help = "Exit codes: 0 ok, 1 unexpected error, 2 usage or configuration error, 3 wrong email or password,\n\
                   4 login required (session over), 5 service unavailable / timeout / malformed reply,\n\
-                  6 refused by the identity provider or STS, 7 local file or keyring error.")]
+                  6 refused by the identity provider or STS, 7 local file or keyring error."
+)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -116,12 +120,15 @@ pub fn main() -> i32 {
         (2, _) => "debug",
         _ => "trace",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(format!(
-        "astran_creds={default_level},warn"
-    )))
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(format!("astran_creds={default_level},warn")),
+    )
     .format_target(false)
     .init();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("astran-creds: cannot start: {e}");
@@ -140,13 +147,24 @@ pub fn main() -> i32 {
 async fn run(cli: Cli) -> Result<()> {
     let session = Arc::new(Session::from_env()?);
     match cli.command {
-        Command::Login { account, email, password_stdin, profile, duration, role_arn } => {
+        Command::Login {
+            account,
+            email,
+            password_stdin,
+            profile,
+            duration,
+            role_arn,
+        } => {
             let acct = session.account(account.as_deref())?;
             let email = match email.or(acct.email.clone()) {
                 Some(e) => e,
                 None => prompt_line("Email: ")?,
             };
-            let password = if password_stdin { read_stdin_password()? } else { prompt_password(&email)? };
+            let password = if password_stdin {
+                read_stdin_password()?
+            } else {
+                prompt_password(&email)?
+            };
             let out = session
                 .login(LoginRequest {
                     account,
@@ -176,7 +194,9 @@ async fn run(cli: Cli) -> Result<()> {
                 let doc = serde_json::json!({ "version": 1, "accounts": st });
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
-                let fmt = |t: Option<time::OffsetDateTime>| t.map(crate::clock::rfc3339).unwrap_or_else(|| "-".into());
+                let fmt = |t: Option<time::OffsetDateTime>| {
+                    t.map(crate::clock::rfc3339).unwrap_or_else(|| "-".into())
+                };
                 for s in st {
                     println!(
                         "{}: {} (profile {}{}); credentials until {}, session until {}, next refresh {}",
@@ -200,13 +220,28 @@ async fn run(cli: Cli) -> Result<()> {
                 o.expires_at.map(crate::clock::rfc3339).unwrap_or_default()
             );
         }
-        Command::Logout { account, remove_profile } => {
+        Command::Logout {
+            account,
+            remove_profile,
+        } => {
             let name = session.logout(account.as_deref(), remove_profile).await?;
-            println!("logged out of account {name}{}", if remove_profile { "; profile removed" } else { "" });
+            println!(
+                "logged out of account {name}{}",
+                if remove_profile {
+                    "; profile removed"
+                } else {
+                    ""
+                }
+            );
         }
         Command::Daemon { notify } => daemon(session, notify).await?,
         Command::CredentialProcess { account } => {
-            let c = session.credentials(account.as_deref(), time::Duration::seconds(MIN_VALID_SECONDS)).await?;
+            let c = session
+                .credentials(
+                    account.as_deref(),
+                    time::Duration::seconds(MIN_VALID_SECONDS),
+                )
+                .await?;
             let mut doc = serde_json::json!({
                 "Version": 1,
                 "AccessKeyId": c.access_key_id,
@@ -222,10 +257,18 @@ async fn run(cli: Cli) -> Result<()> {
             write_stdout(text.expose())?;
         }
         Command::Export { account, format } => {
-            let c = session.credentials(account.as_deref(), time::Duration::seconds(MIN_VALID_SECONDS)).await?;
+            let c = session
+                .credentials(
+                    account.as_deref(),
+                    time::Duration::seconds(MIN_VALID_SECONDS),
+                )
+                .await?;
             let mut vars: Vec<(&str, String)> = vec![
                 ("AWS_ACCESS_KEY_ID", c.access_key_id.clone()),
-                ("AWS_SECRET_ACCESS_KEY", c.secret_access_key.expose().to_owned()),
+                (
+                    "AWS_SECRET_ACCESS_KEY",
+                    c.secret_access_key.expose().to_owned(),
+                ),
             ];
             if let Some(t) = &c.session_token {
                 vars.push(("AWS_SESSION_TOKEN", t.expose().to_owned()));
@@ -247,16 +290,23 @@ fn render_export(vars: &[(&str, String)], format: Format) -> String {
     let sq = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
     let mut out = String::new();
     match format {
-        Format::Sh => vars.iter().for_each(|(k, v)| out.push_str(&format!("export {k}={}\n", sq(v)))),
+        Format::Sh => vars
+            .iter()
+            .for_each(|(k, v)| out.push_str(&format!("export {k}={}\n", sq(v)))),
         Format::Fish => vars.iter().for_each(|(k, v)| {
-            out.push_str(&format!("set -gx {k} '{}';\n", v.replace('\\', "\\\\").replace('\'', "\\'")))
+            out.push_str(&format!(
+                "set -gx {k} '{}';\n",
+                v.replace('\\', "\\\\").replace('\'', "\\'")
+            ))
         }),
         Format::Powershell => vars
             .iter()
             .for_each(|(k, v)| out.push_str(&format!("$Env:{k} = '{}'\n", v.replace('\'', "''")))),
         Format::Json => {
-            let m: serde_json::Map<String, serde_json::Value> =
-                vars.iter().map(|(k, v)| (k.to_string(), v.clone().into())).collect();
+            let m: serde_json::Map<String, serde_json::Value> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone().into()))
+                .collect();
             out = serde_json::Value::Object(m).to_string();
             out.push('\n');
         }
@@ -276,7 +326,10 @@ fn read_stdin_password() -> Result<Secret> {
     std::io::stdin()
         .read_to_string(&mut buf)
         .map_err(|e| Error::Config(format!("cannot read the password from standard input: {e}")))?;
-    let p = buf.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&buf);
+    let p = buf
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&buf);
     if p.is_empty() {
         return Err(Error::Config("no password on standard input".into()));
     }
@@ -285,10 +338,15 @@ fn read_stdin_password() -> Result<Secret> {
 
 fn prompt_password(email: &str) -> Result<Secret> {
     if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
-        return Err(Error::Config("no terminal to ask for the password; pipe it in with --password-stdin".into()));
+        return Err(Error::Config(
+            "no terminal to ask for the password; pipe it in with --password-stdin".into(),
+        ));
     }
-    let p = rpassword::prompt_password(format!("Password for {email}: "))
-        .map_err(|e| Error::Config(format!("cannot read the password from the terminal ({e}); use --password-stdin")))?;
+    let p = rpassword::prompt_password(format!("Password for {email}: ")).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the password from the terminal ({e}); use --password-stdin"
+        ))
+    })?;
     if p.is_empty() {
         return Err(Error::Config("the password is empty".into()));
     }
@@ -297,7 +355,9 @@ fn prompt_password(email: &str) -> Result<Secret> {
 
 fn prompt_line(prompt: &str) -> Result<String> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Config("no email given; pass --email or set ASTRAN_USERNAME".into()));
+        return Err(Error::Config(
+            "no email given; pass --email or set ASTRAN_USERNAME".into(),
+        ));
     }
     eprint!("{prompt}");
     let mut s = String::new();
@@ -313,14 +373,21 @@ fn prompt_line(prompt: &str) -> Result<String> {
 
 async fn daemon(session: Arc<Session>, to: NotifyTo) -> Result<()> {
     let notifier: Arc<dyn Notifier> = match to {
-        NotifyTo::Desktop => Arc::new(Fanout(vec![Box::new(LogNotifier), Box::new(DesktopNotifier::new("astran-tray"))])),
+        NotifyTo::Desktop => Arc::new(Fanout(vec![
+            Box::new(LogNotifier),
+            Box::new(DesktopNotifier::new("astran-tray")),
+        ])),
         NotifyTo::Log => Arc::new(LogNotifier),
     };
     let accounts = session.accounts()?;
     log::info!(
         "daemon started for {} account(s): {}; credentials file {}",
         accounts.len(),
-        accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
+        accounts
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         crate::credfile::default_path()?.display()
     );
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -330,9 +397,11 @@ async fn daemon(session: Arc<Session>, to: NotifyTo) -> Result<()> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-            else {
+            let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::hangup()),
+            ) else {
                 return;
             };
             loop {

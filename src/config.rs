@@ -128,7 +128,12 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => return Err(Error::Config(format!("cannot read the config file {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(Error::Config(format!(
+                    "cannot read the config file {}: {e}",
+                    path.display()
+                )))
+            }
         };
         Config::parse(&text, path)
     }
@@ -180,12 +185,18 @@ impl Config {
         Account {
             name: name.to_owned(),
             email: env("ASTRAN_USERNAME").or(c.email),
-            token_url: env("ASTRAN_IDP_URL").or(c.token_url).unwrap_or_else(|| DEFAULT_TOKEN_URL.into()),
-            client_id: env("ASTRAN_IDP_CLIENT_ID").or(c.client_id).unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
+            token_url: env("ASTRAN_IDP_URL")
+                .or(c.token_url)
+                .unwrap_or_else(|| DEFAULT_TOKEN_URL.into()),
+            client_id: env("ASTRAN_IDP_CLIENT_ID")
+                .or(c.client_id)
+                .unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
             sts_endpoint: env("ASTRAN_STS_ENDPOINT").or(c.sts_endpoint),
             role_arn: c.role_arn,
             region: c.region,
-            profile: env("ASTRAN_PROFILE").or(c.profile).unwrap_or_else(|| DEFAULT_PROFILE.into()),
+            profile: env("ASTRAN_PROFILE")
+                .or(c.profile)
+                .unwrap_or_else(|| DEFAULT_PROFILE.into()),
             duration_seconds: c.duration_seconds.unwrap_or(DEFAULT_DURATION),
             refresh_lead_seconds: c.refresh_lead_seconds,
             notice_lead_seconds: c.notice_lead_seconds.unwrap_or(DEFAULT_NOTICE_LEAD),
@@ -197,11 +208,20 @@ impl Config {
 
 /// Apply `edit` to the account `name` in the file at `path`, keeping the file's comments
 /// and layout (toml_edit), creating the file (and its folder, 0700) when missing.
-pub fn update_account(path: &Path, name: &str, edit: impl FnOnce(&mut AccountConfig)) -> Result<()> {
+pub fn update_account(
+    path: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut AccountConfig),
+) -> Result<()> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::Config(format!("cannot read the config file {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "cannot read the config file {}: {e}",
+                path.display()
+            )))
+        }
     };
     let cfg = Config::parse(&text, path)?;
     let before = cfg.accounts.get(name).cloned().unwrap_or_default();
@@ -218,15 +238,21 @@ pub fn update_account(path: &Path, name: &str, edit: impl FnOnce(&mut AccountCon
         t.set_implicit(true);
         doc.insert("accounts", toml_edit::Item::Table(t));
     }
-    let accounts = doc["accounts"]
-        .as_table_mut()
-        .ok_or_else(|| Error::Config(format!("invalid config file {}: `accounts` is not a table", path.display())))?;
+    let accounts = doc["accounts"].as_table_mut().ok_or_else(|| {
+        Error::Config(format!(
+            "invalid config file {}: `accounts` is not a table",
+            path.display()
+        ))
+    })?;
     if !accounts.contains_key(name) {
         accounts.insert(name, toml_edit::Item::Table(toml_edit::Table::new()));
     }
-    let table = accounts[name]
-        .as_table_mut()
-        .ok_or_else(|| Error::Config(format!("invalid config file {}: `accounts.{name}` is not a table", path.display())))?;
+    let table = accounts[name].as_table_mut().ok_or_else(|| {
+        Error::Config(format!(
+            "invalid config file {}: `accounts.{name}` is not a table",
+            path.display()
+        ))
+    })?;
     let new_val = toml_edit::ser::to_document(&after)
         .map_err(|e| Error::Config(format!("cannot encode the config: {e}")))?;
     let old_keys: Vec<String> = table.iter().map(|(k, _)| k.to_owned()).collect();
@@ -236,7 +262,10 @@ pub fn update_account(path: &Path, name: &str, edit: impl FnOnce(&mut AccountCon
         }
     }
     for (k, v) in new_val.iter() {
-        let same = table.get(k).and_then(|i| i.as_value()).map(|x| x.to_string().trim().to_owned())
+        let same = table
+            .get(k)
+            .and_then(|i| i.as_value())
+            .map(|x| x.to_string().trim().to_owned())
             == v.as_value().map(|x| x.to_string().trim().to_owned());
         if !same {
             table.insert(k, v.clone());
@@ -251,7 +280,8 @@ pub fn update_account(path: &Path, name: &str, edit: impl FnOnce(&mut AccountCon
                 use std::os::unix::fs::DirBuilderExt;
                 b.mode(0o700);
             }
-            b.create(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+            b.create(dir)
+                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
         }
     }
     crate::credfile::write_atomic(path, doc.to_string().as_bytes())
@@ -268,7 +298,9 @@ fn describe_toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
         Some(span) => {
             let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
             let line = text.lines().nth(line_no - 1).unwrap_or("");
-            let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned());
+            let key = line
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"').to_owned());
             (Some(line_no), key)
         }
         None => (None, None),
@@ -293,7 +325,11 @@ mod tests {
 
     #[test]
     fn defaults_and_env_overrides() {
-        let cfg = Config::parse("[accounts.work]\nemail = \"a@b.c\"\nprofile = \"p\"\n", Path::new("c.toml")).unwrap();
+        let cfg = Config::parse(
+            "[accounts.work]\nemail = \"a@b.c\"\nprofile = \"p\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
         assert_eq!(cfg.pick_name(None), "work");
         let a = cfg.account_with_env("work", &|_| None);
         assert_eq!(a.token_url, DEFAULT_TOKEN_URL);
@@ -306,18 +342,36 @@ mod tests {
             _ => None,
         };
         let a = cfg.account_with_env("work", &env);
-        assert_eq!((a.profile.as_str(), a.email.as_deref()), ("q", Some("x@y.z")));
-        assert_eq!(a.sts_endpoint_for("arn:demo:iam::1:root").unwrap(), "https://demo.sts.astran.io");
+        assert_eq!(
+            (a.profile.as_str(), a.email.as_deref()),
+            ("q", Some("x@y.z"))
+        );
+        assert_eq!(
+            a.sts_endpoint_for("arn:demo:iam::1:root").unwrap(),
+            "https://demo.sts.astran.io"
+        );
     }
 
     #[test]
     fn errors_name_file_line_and_key() {
         let text = "[accounts.default]\nemail = \"a@b.c\"\nduration_seconds = \"long\"\n";
-        let e = Config::parse(text, Path::new("/x/config.toml")).unwrap_err().to_string();
-        assert!(e.contains("/x/config.toml") && e.contains("line 3") && e.contains("duration_seconds"), "{e}");
-        let e = Config::parse("[accounts.default]\ncolour = 1\n", Path::new("c")).unwrap_err().to_string();
+        let e = Config::parse(text, Path::new("/x/config.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/x/config.toml") && e.contains("line 3") && e.contains("duration_seconds"),
+            "{e}"
+        );
+        let e = Config::parse("[accounts.default]\ncolour = 1\n", Path::new("c"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("colour"), "{e}");
-        let e = Config::parse("[accounts.default]\nduration_seconds = 60\n", Path::new("c")).unwrap_err().to_string();
+        let e = Config::parse(
+            "[accounts.default]\nduration_seconds = 60\n",
+            Path::new("c"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("900") && e.contains("line 2"), "{e}");
     }
 
@@ -329,11 +383,17 @@ mod tests {
         let mut t = std::fs::read_to_string(&p).unwrap();
         t.insert_str(0, "# my comment\n");
         std::fs::write(&p, &t).unwrap();
-        update_account(&p, "default", |a| a.role_arn = Some("arn:demo:iam::1:root".into())).unwrap();
+        update_account(&p, "default", |a| {
+            a.role_arn = Some("arn:demo:iam::1:root".into())
+        })
+        .unwrap();
         let t = std::fs::read_to_string(&p).unwrap();
         assert!(t.starts_with("# my comment\n"), "{t}");
         let cfg = Config::load(&p).unwrap();
         assert_eq!(cfg.accounts["default"].email.as_deref(), Some("a@b.c"));
-        assert_eq!(cfg.accounts["default"].role_arn.as_deref(), Some("arn:demo:iam::1:root"));
+        assert_eq!(
+            cfg.accounts["default"].role_arn.as_deref(),
+            Some("arn:demo:iam::1:root")
+        );
     }
 }

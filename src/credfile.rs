@@ -161,7 +161,12 @@ pub fn profile_names(text: &str) -> Vec<String> {
 /// Set `entries` in `profile`; remove the `managed` keys not in `entries`. Other keys and
 /// comments in the profile stay; everything outside it stays byte for byte. Later duplicate
 /// sections of the same profile (which botocore refuses to parse) are removed.
-pub fn set_profile(text: &str, profile: &str, entries: &[(&str, &str)], managed: &[&str]) -> String {
+pub fn set_profile(
+    text: &str,
+    profile: &str,
+    entries: &[(&str, &str)],
+    managed: &[&str],
+) -> String {
     let nl = newline_of(text);
     let lines = split_lines(text);
     let (kinds, sections) = classify(&lines);
@@ -264,7 +269,8 @@ fn push_missing(
     }
 }
 
-/// Remove every section named `profile`; all other bytes stay.
+/// Remove every section named `profile` with the blank lines that follow it; comments after
+/// its last key (which introduce what comes next) and all other bytes stay.
 pub fn remove_profile(text: &str, profile: &str) -> String {
     let lines = split_lines(text);
     let (_, sections) = classify(&lines);
@@ -272,7 +278,10 @@ pub fn remove_profile(text: &str, profile: &str) -> String {
     let mut i = 0;
     while i < lines.len() {
         if let Some(s) = sections.iter().find(|s| s.header == i && s.name == profile) {
-            i = s.end;
+            i = s.content_end;
+            while i < s.end && lines[i].text.trim_matches(is_python_space).is_empty() {
+                i += 1;
+            }
             continue;
         }
         out.push_str(lines[i].full);
@@ -299,7 +308,9 @@ fn env_path(var: &str, name: &str) -> Result<PathBuf> {
         return Ok(expand_tilde(Path::new(&v)));
     }
     let home = home_dir().ok_or_else(|| {
-        Error::Config(format!("no home directory found for ~/.aws/{name}; set {var}"))
+        Error::Config(format!(
+            "no home directory found for ~/.aws/{name}; set {var}"
+        ))
     })?;
     Ok(home.join(".aws").join(name))
 }
@@ -327,7 +338,8 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     for _ in 0..40 {
         match fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
-                let target = fs::read_link(&p).map_err(|e| Error::io(format!("cannot read the link {}", p.display()), e))?;
+                let target = fs::read_link(&p)
+                    .map_err(|e| Error::io(format!("cannot read the link {}", p.display()), e))?;
                 p = if target.is_absolute() {
                     target
                 } else {
@@ -351,13 +363,19 @@ pub struct FileLock {
 
 impl FileLock {
     pub fn acquire(lock_path: &Path, timeout: Duration) -> Result<FileLock> {
-        let file = open_private(lock_path, false)
-            .map_err(|e| Error::io(format!("cannot open the lock file {}", lock_path.display()), e))?;
+        let file = open_private(lock_path, false).map_err(|e| {
+            Error::io(
+                format!("cannot open the lock file {}", lock_path.display()),
+                e,
+            )
+        })?;
         let start = Instant::now();
         loop {
             match try_lock(&file) {
                 Ok(true) => return Ok(FileLock { file }),
-                Ok(false) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(10)),
+                Ok(false) if start.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 Ok(false) => {
                     return Err(Error::LocalIo(format!(
                         "another astran process has held {} for {}s; try again",
@@ -475,7 +493,10 @@ impl CredentialsFile {
     /// does not change or `edit` fails.
     pub fn update(&self, edit: impl FnOnce(&str) -> Result<String>) -> Result<()> {
         let real = resolve(&self.path)?;
-        let dir = real.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = real
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         create_private_dir(dir)?;
         let _lock = FileLock::acquire(&Self::lock_path(&real), Duration::from_secs(10))?;
         let old = CredentialsFile::new(&real).read()?;
@@ -486,7 +507,12 @@ impl CredentialsFile {
         write_atomic(&real, new.as_bytes())
     }
 
-    pub fn set_profile(&self, profile: &str, entries: &[(&str, &str)], managed: &[&str]) -> Result<()> {
+    pub fn set_profile(
+        &self,
+        profile: &str,
+        entries: &[(&str, &str)],
+        managed: &[&str],
+    ) -> Result<()> {
         self.update(|old| Ok(set_profile(old, profile, entries, managed)))
     }
 
@@ -516,7 +542,10 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 /// Write `bytes` to `path` atomically: a temp file in the same directory with the target's
 /// mode (0600 when new), fsync, rename over the target, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -529,7 +558,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         match open_private(&tmp_path, true) {
             Ok(f) => break f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
-            Err(e) => return Err(Error::io(format!("cannot create a temporary file in {}", dir.display()), e)),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot create a temporary file in {}", dir.display()),
+                    e,
+                ))
+            }
         }
     };
     let res = (|| -> std::io::Result<()> {
@@ -550,7 +584,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp_path);
-        return Err(Error::io(format!("cannot write {}; it was left as it was", path.display()), e));
+        return Err(Error::io(
+            format!("cannot write {}; it was left as it was", path.display()),
+            e,
+        ));
     }
     Ok(())
 }
@@ -558,7 +595,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(unix)]
 fn existing_mode(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777)
+    fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
 }
 
 #[cfg(not(unix))]
@@ -603,13 +642,19 @@ mod tests {
     fn missing_final_newline_and_crlf() {
         let before = "[default]\r\nregion = x";
         let out = set_profile(before, "astran", &e("A", "S"), M);
-        assert!(out.starts_with("[default]\r\nregion = x\r\n\r\n[astran]\r\n"), "{out:?}");
+        assert!(
+            out.starts_with("[default]\r\nregion = x\r\n\r\n[astran]\r\n"),
+            "{out:?}"
+        );
         assert!(!out.contains("\n\n") || out.contains("\r\n\r\n"));
         // our section last and unterminated: stays unterminated
         let before = "[a]\r\nk = v\r\n\r\n[astran]\r\naws_access_key_id = OLD";
         let out = set_profile(before, "astran", &e("NEW", "S"), M);
         assert!(out.starts_with("[a]\r\nk = v\r\n\r\n[astran]\r\naws_access_key_id = NEW\r\n"));
-        assert!(out.ends_with("x_security_token_expires = 2026-01-01T00:00:00Z"), "{out:?}");
+        assert!(
+            out.ends_with("x_security_token_expires = 2026-01-01T00:00:00Z"),
+            "{out:?}"
+        );
     }
 
     #[test]
@@ -618,14 +663,29 @@ mod tests {
         let out = set_profile(before, "astran", &e("NEW", "S"), M);
         let expected = "; top comment\n[default]\naws_access_key_id=AKIADEF\n\n[astran]\n# keep me\naws_access_key_id = NEW\nregion = eu\naws_session_token = TOK\naws_secret_access_key = S\nx_security_token_expires = 2026-01-01T00:00:00Z\n\n# about other\n[other]\nk = v\n";
         assert_eq!(out, expected);
-        assert_eq!(set_profile(&out, "astran", &e("NEW", "S"), M), out, "idempotent");
+        assert_eq!(
+            set_profile(&out, "astran", &e("NEW", "S"), M),
+            out,
+            "idempotent"
+        );
     }
 
     #[test]
     fn permanent_keys_drop_the_session_token() {
         let before = set_profile("", "astran", &e("ASIA", "S"), M);
-        let out = set_profile(&before, "astran", &[("aws_access_key_id", "AKIA"), ("aws_secret_access_key", "P")], M);
-        assert_eq!(out, "[astran]\naws_access_key_id = AKIA\naws_secret_access_key = P\n");
+        let out = set_profile(
+            &before,
+            "astran",
+            &[
+                ("aws_access_key_id", "AKIA"),
+                ("aws_secret_access_key", "P"),
+            ],
+            M,
+        );
+        assert_eq!(
+            out,
+            "[astran]\naws_access_key_id = AKIA\naws_secret_access_key = P\n"
+        );
     }
 
     #[test]
@@ -650,6 +710,8 @@ mod tests {
     fn remove_only_ours() {
         let before = "[a]\nk = v\n\n[astran]\naws_access_key_id = X\n\n[b]\nk = w";
         assert_eq!(remove_profile(before, "astran"), "[a]\nk = v\n\n[b]\nk = w");
+        let before = "[a]\n\n[astran]\n# ours\nk = X\n\n# about b\n[b]\n";
+        assert_eq!(remove_profile(before, "astran"), "[a]\n\n# about b\n[b]\n");
         assert_eq!(remove_profile("[a]\n", "astran"), "[a]\n");
     }
 
@@ -669,8 +731,13 @@ mod tests {
 
         let link = d.path().join("link");
         std::os::unix::fs::symlink(&f.path, &link).unwrap();
-        CredentialsFile::new(&link).set_profile("astran", &e("C", "S"), M).unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        CredentialsFile::new(&link)
+            .set_profile("astran", &e("C", "S"), M)
+            .unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert!(f.read().unwrap().contains("= C\n"));
         let leftovers: Vec<_> = fs::read_dir(d.path().join("aws"))
             .unwrap()

@@ -28,8 +28,11 @@ pub fn client() -> Result<reqwest::Client> {
 
 /// Refuse `http://` unless the host is loopback; refuse other schemes.
 pub fn check_endpoint(what: &str, url: &str) -> Result<reqwest::Url> {
-    let u = reqwest::Url::parse(url)
-        .map_err(|e| Error::Config(format!("the {what} {url:?} is not a valid URL ({e}); fix it in the config")))?;
+    let u = reqwest::Url::parse(url).map_err(|e| {
+        Error::Config(format!(
+            "the {what} {url:?} is not a valid URL ({e}); fix it in the config"
+        ))
+    })?;
     match u.scheme() {
         "https" => Ok(u),
         "http" if is_loopback(&u) => Ok(u),
@@ -61,7 +64,10 @@ pub fn describe_send_error(what: &str, url: &reqwest::Url, e: &reqwest::Error) -
             let t = s.to_string();
             if t.contains("dns") || t.contains("resolve") || t.contains("failed to lookup") {
                 detail = format!("cannot resolve {host}");
-            } else if t.contains("certificate") || t.contains("Certificate") || t.contains("UnknownIssuer") {
+            } else if t.contains("certificate")
+                || t.contains("Certificate")
+                || t.contains("UnknownIssuer")
+            {
                 detail = format!("its TLS certificate is not trusted ({t})");
             } else if t.contains("refused") {
                 detail = "connection refused".into();
@@ -72,7 +78,9 @@ pub fn describe_send_error(what: &str, url: &reqwest::Url, e: &reqwest::Error) -
     } else {
         "the connection failed".to_string()
     };
-    Error::Unavailable(format!("{what} at {host} is unreachable: {why}; check the network and try again later"))
+    Error::Unavailable(format!(
+        "{what} at {host} is unreachable: {why}; check the network and try again later"
+    ))
 }
 
 #[cfg(test)]

@@ -54,8 +54,13 @@ pub struct IdpClient {
 }
 
 enum Grant<'a> {
-    Password { username: &'a str, password: &'a Secret },
-    Refresh { refresh_token: &'a Secret },
+    Password {
+        username: &'a str,
+        password: &'a Secret,
+    },
+    Refresh {
+        refresh_token: &'a Secret,
+    },
 }
 
 impl IdpClient {
@@ -63,8 +68,14 @@ impl IdpClient {
         IdpClient { http }
     }
 
-    pub async fn password_grant(&self, s: &IdpSettings, username: &str, password: &Secret) -> Result<TokenSet> {
-        self.request(s, Grant::Password { username, password }).await
+    pub async fn password_grant(
+        &self,
+        s: &IdpSettings,
+        username: &str,
+        password: &Secret,
+    ) -> Result<TokenSet> {
+        self.request(s, Grant::Password { username, password })
+            .await
     }
 
     pub async fn refresh_grant(&self, s: &IdpSettings, refresh_token: &Secret) -> Result<TokenSet> {
@@ -104,13 +115,22 @@ impl IdpClient {
             .await
             .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| describe_send_error("the identity provider", &url, &e))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
         let host = url.host_str().unwrap_or("?").to_owned();
         parse_reply(status.as_u16(), &bytes, &host, &grant, obtained_at)
     }
 }
 
-fn parse_reply(status: u16, bytes: &[u8], host: &str, grant: &Grant<'_>, obtained_at: OffsetDateTime) -> Result<TokenSet> {
+fn parse_reply(
+    status: u16,
+    bytes: &[u8],
+    host: &str,
+    grant: &Grant<'_>,
+    obtained_at: OffsetDateTime,
+) -> Result<TokenSet> {
     if (200..300).contains(&status) {
         let r: TokenReply = serde_json::from_slice(bytes).map_err(|_| {
             Error::Unavailable(format!(
@@ -184,24 +204,46 @@ mod tests {
         let g = if refresh {
             Grant::Refresh { refresh_token: &p }
         } else {
-            Grant::Password { username: "a@b.c", password: &p }
+            Grant::Password {
+                username: "a@b.c",
+                password: &p,
+            }
         };
-        parse_reply(status, body.as_bytes(), "idp", &g, OffsetDateTime::UNIX_EPOCH)
+        parse_reply(
+            status,
+            body.as_bytes(),
+            "idp",
+            &g,
+            OffsetDateTime::UNIX_EPOCH,
+        )
     }
 
     #[test]
     fn keycloak_reply_fields() {
         let t = parse(200, r#"{"access_token":"A","expires_in":300,"refresh_expires_in":1800,"refresh_token":"R","token_type":"Bearer","not-before-policy":0,"session_state":"x","scope":"email"}"#, false).unwrap();
         assert_eq!(t.expires_in, 300);
-        assert_eq!(t.refresh_expires_at(), Some(OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1800)));
-        let offline = parse(200, r#"{"access_token":"A","expires_in":300,"refresh_expires_in":0,"refresh_token":"R"}"#, false).unwrap();
+        assert_eq!(
+            t.refresh_expires_at(),
+            Some(OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1800))
+        );
+        let offline = parse(
+            200,
+            r#"{"access_token":"A","expires_in":300,"refresh_expires_in":0,"refresh_token":"R"}"#,
+            false,
+        )
+        .unwrap();
         assert_eq!(offline.refresh_expires_at(), None);
     }
 
     #[test]
     fn invalid_grant_400_and_401_alike() {
         for s in [400, 401] {
-            let e = parse(s, r#"{"error":"invalid_grant","error_description":"Invalid user credentials"}"#, false).unwrap_err();
+            let e = parse(
+                s,
+                r#"{"error":"invalid_grant","error_description":"Invalid user credentials"}"#,
+                false,
+            )
+            .unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::WrongCredentials, "{s}");
             for d in ["Token is not active", "Session not active"] {
                 let body = format!(r#"{{"error":"invalid_grant","error_description":"{d}"}}"#);
@@ -214,9 +256,24 @@ mod tests {
 
     #[test]
     fn faults_are_unavailable() {
-        for (s, b) in [(500, "<html>oops</html>"), (503, ""), (200, "{\"access_tok"), (200, ""), (200, "{}")] {
-            assert_eq!(parse(s, b, false).unwrap_err().kind(), crate::ErrorKind::Unavailable, "{s} {b}");
+        for (s, b) in [
+            (500, "<html>oops</html>"),
+            (503, ""),
+            (200, "{\"access_tok"),
+            (200, ""),
+            (200, "{}"),
+        ] {
+            assert_eq!(
+                parse(s, b, false).unwrap_err().kind(),
+                crate::ErrorKind::Unavailable,
+                "{s} {b}"
+            );
         }
-        assert_eq!(parse(401, r#"{"error":"invalid_client"}"#, false).unwrap_err().kind(), crate::ErrorKind::Config);
+        assert_eq!(
+            parse(401, r#"{"error":"invalid_client"}"#, false)
+                .unwrap_err()
+                .kind(),
+            crate::ErrorKind::Config
+        );
     }
 }

@@ -32,7 +32,9 @@ pub struct DesktopNotifier {
 
 impl DesktopNotifier {
     pub fn new(app_name: impl Into<String>) -> Self {
-        DesktopNotifier { app_name: app_name.into() }
+        DesktopNotifier {
+            app_name: app_name.into(),
+        }
     }
 }
 
@@ -46,7 +48,9 @@ impl Notifier for DesktopNotifier {
         #[cfg(all(unix, not(target_os = "macos")))]
         {
             let urgency = match n.kind {
-                NoticeKind::LoginRequired | NoticeKind::ExpiringSoon => notify_rust::Urgency::Critical,
+                NoticeKind::LoginRequired | NoticeKind::ExpiringSoon => {
+                    notify_rust::Urgency::Critical
+                }
                 _ => notify_rust::Urgency::Normal,
             };
             note.urgency(urgency);

@@ -50,11 +50,18 @@ pub fn refresh_time(acct: &Account, expiry: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// Compute an account's deadlines.
-pub fn plan(acct: &Account, cred_expiry: Option<OffsetDateTime>, rec: Option<&SessionRecord>, now: OffsetDateTime) -> Plan {
+pub fn plan(
+    acct: &Account,
+    cred_expiry: Option<OffsetDateTime>,
+    rec: Option<&SessionRecord>,
+    now: OffsetDateTime,
+) -> Plan {
     let Some(rec) = rec else {
         return Plan::default();
     };
-    let session_end = rec.refresh_expires_at.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+    let session_end = rec
+        .refresh_expires_at
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
     let refresh_at = Some(cred_expiry.map(|e| refresh_time(acct, e)).unwrap_or(now));
     // Keycloak caps refresh_expires_in at what is left of SSO Session Max: a lifetime shorter
     // than the idle timeout granted at login means the session ends then, whatever we do.
@@ -68,7 +75,12 @@ pub fn plan(acct: &Account, cred_expiry: Option<OffsetDateTime>, rec: Option<&Se
         (Some(end), None) => Some(end - Duration::seconds(60)),
         _ => None,
     };
-    Plan { refresh_at, keepalive_at, session_end, session_capped }
+    Plan {
+        refresh_at,
+        keepalive_at,
+        session_end,
+        session_capped,
+    }
 }
 
 /// How long before the idle timeout the session is kept alive: a fifth of it, 5 s to 2 min.
@@ -139,7 +151,12 @@ impl Scheduler {
     fn send(&mut self, account: &str, kind: NoticeKind, summary: String, body: String) {
         let st = self.states.entry(account.to_owned()).or_default();
         if st.sent.insert(kind) {
-            self.notifier.notify(&Notice { kind, account: account.to_owned(), summary, body });
+            self.notifier.notify(&Notice {
+                kind,
+                account: account.to_owned(),
+                summary,
+                body,
+            });
         }
     }
 
@@ -162,12 +179,20 @@ impl Scheduler {
             let st = self.states.entry(acct.name.clone()).or_default();
             let (failures, login_required) = (st.failures, st.login_required);
             let rec = self.session.load_record(&acct.name).await.ok().flatten();
-            let exp = self.session.credentials_expiry(&acct.profile).ok().flatten();
+            let exp = self
+                .session
+                .credentials_expiry(&acct.profile)
+                .ok()
+                .flatten();
             views.push(AccountView {
                 account: acct.name.clone(),
                 profile: acct.profile.clone(),
                 credentials_expire_at: exp,
-                next_refresh_at: if login_required { None } else { plan(&acct, exp, rec.as_ref(), now).next_refresh() },
+                next_refresh_at: if login_required {
+                    None
+                } else {
+                    plan(&acct, exp, rec.as_ref(), now).next_refresh()
+                },
                 login_required,
                 failures,
                 last_error: self.last_errors.get(&acct.name).cloned(),
@@ -177,7 +202,11 @@ impl Scheduler {
         next.max(now + Duration::milliseconds(200))
     }
 
-    async fn tick_account(&mut self, acct: &Account, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    async fn tick_account(
+        &mut self,
+        acct: &Account,
+        now: OffsetDateTime,
+    ) -> Option<OffsetDateTime> {
         let rec = match self.session.load_record(&acct.name).await {
             Ok(r) => r,
             Err(e) => {
@@ -185,7 +214,11 @@ impl Scheduler {
                 None
             }
         };
-        let exp = self.session.credentials_expiry(&acct.profile).ok().flatten();
+        let exp = self
+            .session
+            .credentials_expiry(&acct.profile)
+            .ok()
+            .flatten();
         let notice_at = exp.map(|e| e - Duration::seconds(acct.notice_lead_seconds as i64));
         let st = self.states.entry(acct.name.clone()).or_default();
         if rec.is_none() {
@@ -196,7 +229,10 @@ impl Scheduler {
             return self.login_required_deadlines(acct, exp, notice_at, now);
         }
         let p = plan(acct, exp, rec.as_ref(), now);
-        if p.session_capped && p.session_end.zip(exp).is_some_and(|(s, e)| s < e) && p.refresh_at.is_some_and(|r| r > now) {
+        if p.session_capped
+            && p.session_end.zip(exp).is_some_and(|(s, e)| s < e)
+            && p.refresh_at.is_some_and(|r| r > now)
+        {
             // Keycloak will end the session before these credentials expire: renew them while we
             // can, then ask for a login before they run out.
             let st = self.states.entry(acct.name.clone()).or_default();
@@ -204,7 +240,13 @@ impl Scheduler {
         }
         if let Some(end) = p.session_end {
             if end <= now {
-                return self.fail_login_required(acct, "the login session has ended".into(), exp, notice_at, now);
+                return self.fail_login_required(
+                    acct,
+                    "the login session has ended".into(),
+                    exp,
+                    notice_at,
+                    now,
+                );
             }
         }
         let st = self.states.entry(acct.name.clone()).or_default();
@@ -219,14 +261,25 @@ impl Scheduler {
         if !(due_refresh || due_keepalive) {
             let mut next = p.next_refresh();
             if capped_and_known {
-                next = min_opt(next, self.login_required_deadlines(acct, exp, notice_at, now));
+                next = min_opt(
+                    next,
+                    self.login_required_deadlines(acct, exp, notice_at, now),
+                );
                 // do not keep alive a session that ends anyway
-                next = min_opt(p.refresh_at.filter(|r| p.session_end.is_some_and(|e| *r < e)), next);
+                next = min_opt(
+                    p.refresh_at
+                        .filter(|r| p.session_end.is_some_and(|e| *r < e)),
+                    next,
+                );
             }
             return next;
         }
         let result = if due_refresh {
-            log::info!("account {}: renewing the credentials of profile {}", acct.name, acct.profile);
+            log::info!(
+                "account {}: renewing the credentials of profile {}",
+                acct.name,
+                acct.profile
+            );
             self.session.refresh(Some(&acct.name)).await.map(|o| {
                 log::info!(
                     "account {}: profile {} renewed, valid until {}",
@@ -267,7 +320,11 @@ impl Scheduler {
                 let st = self.states.entry(acct.name.clone()).or_default();
                 st.failures += 1;
                 let transient = e.kind().is_transient();
-                let wait = if transient { backoff(st.failures) } else { backoff(st.failures).max(Duration::minutes(5)) };
+                let wait = if transient {
+                    backoff(st.failures)
+                } else {
+                    backoff(st.failures).max(Duration::minutes(5))
+                };
                 st.retry_at = Some(now + wait);
                 let failures = st.failures;
                 log::warn!(
@@ -309,7 +366,13 @@ impl Scheduler {
         self.last_errors.insert(acct.name.clone(), why.clone());
         let until = exp
             .filter(|e| *e > now)
-            .map(|e| format!(" The credentials of profile {} stay valid until {}.", acct.profile, crate::clock::rfc3339(e)))
+            .map(|e| {
+                format!(
+                    " The credentials of profile {} stay valid until {}.",
+                    acct.profile,
+                    crate::clock::rfc3339(e)
+                )
+            })
             .unwrap_or_default();
         self.send(
             &acct.name,
@@ -433,9 +496,14 @@ mod tests {
         for n in 1..20 {
             let b = backoff(n);
             let base = (5.0 * 2f64.powi((n - 1).min(10) as i32)).min(300.0);
-            assert!(b.as_seconds_f64() >= base * 0.5 - 0.01 && b.as_seconds_f64() <= base + 0.01, "{n}: {b}");
+            assert!(
+                b.as_seconds_f64() >= base * 0.5 - 0.01 && b.as_seconds_f64() <= base + 0.01,
+                "{n}: {b}"
+            );
         }
-        let many: HashSet<i64> = (0..20).map(|_| backoff(3).whole_milliseconds() as i64).collect();
+        let many: HashSet<i64> = (0..20)
+            .map(|_| backoff(3).whole_milliseconds() as i64)
+            .collect();
         assert!(many.len() > 1, "jitter");
     }
 }

@@ -76,12 +76,21 @@ pub struct Session {
 
 impl Session {
     pub fn new(config_path: PathBuf, store: Arc<FallbackStore>, clock: Arc<dyn Clock>) -> Self {
-        Session { config_path, store, clock, http: OnceLock::new() }
+        Session {
+            config_path,
+            store,
+            clock,
+            http: OnceLock::new(),
+        }
     }
 
     /// The config at its default path, the system keyring, the system clock.
     pub fn from_env() -> Result<Self> {
-        Ok(Session::new(config::default_path()?, Arc::new(FallbackStore::system()), Arc::new(SystemClock)))
+        Ok(Session::new(
+            config::default_path()?,
+            Arc::new(FallbackStore::system()),
+            Arc::new(SystemClock),
+        ))
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -124,7 +133,10 @@ impl Session {
         CredentialsFile::from_env()
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&dyn SecretStore) -> T + Send + 'static) -> T {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn SecretStore) -> T + Send + 'static,
+    ) -> T {
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
             Ok(v) => v,
@@ -162,7 +174,9 @@ impl Session {
         check_duration(acct.duration_seconds)?;
         check_profile_name(&acct.profile)?;
         let email = req.email.clone().or(acct.email.clone()).ok_or_else(|| {
-            Error::Config(format!("no email for account {name}; pass --email or set ASTRAN_USERNAME"))
+            Error::Config(format!(
+                "no email for account {name}; pass --email or set ASTRAN_USERNAME"
+            ))
         })?;
         let password = match req.password.clone() {
             Some(p) => p,
@@ -176,11 +190,26 @@ impl Session {
         }
         let http = self.http()?;
         let settings = idp_settings(&acct);
-        let tokens = IdpClient::new(http.clone()).password_grant(&settings, &email, &password).await?;
+        let tokens = IdpClient::new(http.clone())
+            .password_grant(&settings, &email, &password)
+            .await?;
         let claims = decode_claims(&tokens)?;
-        let role = pick_role(claims.roles.as_deref(), req.role_arn.as_deref(), acct.role_arn.as_deref())?;
+        let role = pick_role(
+            claims.roles.as_deref(),
+            req.role_arn.as_deref(),
+            acct.role_arn.as_deref(),
+        )?;
         let sts_endpoint = acct.sts_endpoint_for(&role)?;
-        let creds = self.assume(&http, &sts_endpoint, &role, &email, &tokens, acct.duration_seconds).await?;
+        let creds = self
+            .assume(
+                &http,
+                &sts_endpoint,
+                &role,
+                &email,
+                &tokens,
+                acct.duration_seconds,
+            )
+            .await?;
         self.write_profile(&acct.profile, &creds)?;
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
@@ -208,14 +237,27 @@ impl Session {
         {
             let (n, p) = (name.clone(), password.clone());
             let res = self
-                .blocking(move |s| if remember { s.set(Slot::Password, &n, &p) } else { s.delete(Slot::Password, &n) })
+                .blocking(move |s| {
+                    if remember {
+                        s.set(Slot::Password, &n, &p)
+                    } else {
+                        s.delete(Slot::Password, &n)
+                    }
+                })
                 .await;
             if let Err(e) = res {
-                log::warn!("the password could not be {}: {e}", if remember { "remembered" } else { "forgotten" });
+                log::warn!(
+                    "the password could not be {}: {e}",
+                    if remember { "remembered" } else { "forgotten" }
+                );
             }
         }
         let several_roles = claims.roles.as_ref().is_some_and(|r| r.len() > 1);
-        let (req_profile, req_duration, req_role) = (req.profile.clone(), req.duration_seconds, req.role_arn.clone());
+        let (req_profile, req_duration, req_role) = (
+            req.profile.clone(),
+            req.duration_seconds,
+            req.role_arn.clone(),
+        );
         let save_email = email.clone();
         let role_for_cfg = role.clone();
         config::update_account(&self.config_path, &name, move |a| {
@@ -280,7 +322,8 @@ impl Session {
         if let Some(e) = &exp {
             entries.push(("x_security_token_expires", e));
         }
-        self.credentials_file()?.set_profile(profile, &entries, MANAGED_KEYS)
+        self.credentials_file()?
+            .set_profile(profile, &entries, MANAGED_KEYS)
     }
 
     /// Use the held session: refresh-token grant, re-assume the role, rewrite the profile.
@@ -293,13 +336,24 @@ impl Session {
             return Err(Error::Refused(format!(
                 "the role {} is no longer in your token (it has: {}); log in again to pick one",
                 rec.role_arn,
-                if roles.is_empty() { "none".into() } else { roles.join(", ") }
+                if roles.is_empty() {
+                    "none".into()
+                } else {
+                    roles.join(", ")
+                }
             )));
         }
         check_duration(acct.duration_seconds)?;
         let http = self.http()?;
         let creds = self
-            .assume(&http, &rec.sts_endpoint, &rec.role_arn, &rec.email, &tokens, acct.duration_seconds)
+            .assume(
+                &http,
+                &rec.sts_endpoint,
+                &rec.role_arn,
+                &rec.email,
+                &tokens,
+                acct.duration_seconds,
+            )
             .await?;
         self.write_profile(&acct.profile, &creds)?;
         Ok(RefreshOutcome {
@@ -323,7 +377,10 @@ impl Session {
             return Err(Error::LoginRequired(format!(
                 "account {} has no login session{}; log in with `astran-creds login`",
                 acct.name,
-                self.store.degraded().map(|w| format!(" (no keyring: {w})")).unwrap_or_default()
+                self.store
+                    .degraded()
+                    .map(|w| format!(" (no keyring: {w})"))
+                    .unwrap_or_default()
             )));
         };
         if let Some(end) = rec.refresh_expires_at {
@@ -336,7 +393,10 @@ impl Session {
             }
         }
         let http = self.http()?;
-        let tokens = match IdpClient::new(http).refresh_grant(&idp_settings(acct), &rec.refresh_token).await {
+        let tokens = match IdpClient::new(http)
+            .refresh_grant(&idp_settings(acct), &rec.refresh_token)
+            .await
+        {
             Ok(t) => t,
             Err(e @ Error::LoginRequired(_)) => {
                 self.forget_session(&acct.name).await;
@@ -381,7 +441,10 @@ impl Session {
         Ok(self
             .credentials_file()?
             .read_profile(profile)?
-            .and_then(|kv| kv.into_iter().find(|(k, _)| k == "x_security_token_expires"))
+            .and_then(|kv| {
+                kv.into_iter()
+                    .find(|(k, _)| k == "x_security_token_expires")
+            })
             .and_then(|(_, v)| crate::clock::parse_rfc3339(&v)))
     }
 
@@ -397,8 +460,18 @@ impl Session {
                 .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
             let logged_in = rec.is_some() && session_end.is_none_or(|e| e > now);
             let state = match (logged_in, exp) {
-                (_, Some(e)) if e <= now => if logged_in { "expired" } else { "login_required" },
-                (true, Some(e)) if e - now <= time::Duration::seconds(acct.notice_lead_seconds as i64) => "expiring",
+                (_, Some(e)) if e <= now => {
+                    if logged_in {
+                        "expired"
+                    } else {
+                        "login_required"
+                    }
+                }
+                (true, Some(e))
+                    if e - now <= time::Duration::seconds(acct.notice_lead_seconds as i64) =>
+                {
+                    "expiring"
+                }
                 (true, _) => "fresh",
                 (false, Some(_)) => "login_required",
                 (false, None) => "logged_out",
@@ -414,7 +487,10 @@ impl Session {
                 profile: acct.profile.clone(),
                 state,
                 logged_in,
-                role_arn: rec.as_ref().map(|r| r.role_arn.clone()).or(acct.role_arn.clone()),
+                role_arn: rec
+                    .as_ref()
+                    .map(|r| r.role_arn.clone())
+                    .or(acct.role_arn.clone()),
                 credentials_expire_at: exp,
                 session_expires_at: session_end,
                 next_refresh_at: next,
@@ -425,7 +501,11 @@ impl Session {
 
     /// Credentials valid for at least `min_valid`, refreshing first when needed (for
     /// `credential-process` and `export`).
-    pub async fn credentials(&self, account: Option<&str>, min_valid: time::Duration) -> Result<Credentials> {
+    pub async fn credentials(
+        &self,
+        account: Option<&str>,
+        min_valid: time::Duration,
+    ) -> Result<Credentials> {
         let acct = self.account(account)?;
         let current = self.read_credentials(&acct.profile)?;
         let now = self.clock.now();
@@ -436,7 +516,10 @@ impl Session {
         }
         match self.refresh(Some(&acct.name)).await {
             Ok(_) => self.read_credentials(&acct.profile)?.ok_or_else(|| {
-                Error::LocalIo(format!("profile {} vanished from the credentials file", acct.profile))
+                Error::LocalIo(format!(
+                    "profile {} vanished from the credentials file",
+                    acct.profile
+                ))
             }),
             Err(e) => match current {
                 Some(c) if c.expiration.is_some_and(|x| x > now) => {
@@ -453,14 +536,16 @@ impl Session {
             return Ok(None);
         };
         let get = |k: &str| kv.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
-        let (Some(id), Some(secret)) = (get("aws_access_key_id"), get("aws_secret_access_key")) else {
+        let (Some(id), Some(secret)) = (get("aws_access_key_id"), get("aws_secret_access_key"))
+        else {
             return Ok(None);
         };
         Ok(Some(Credentials {
             access_key_id: id,
             secret_access_key: Secret::new(secret),
             session_token: get("aws_session_token").map(Secret::new),
-            expiration: get("x_security_token_expires").and_then(|v| crate::clock::parse_rfc3339(&v)),
+            expiration: get("x_security_token_expires")
+                .and_then(|v| crate::clock::parse_rfc3339(&v)),
         }))
     }
 }
@@ -477,12 +562,18 @@ pub struct RefreshOutcome {
 }
 
 fn idp_settings(a: &Account) -> IdpSettings {
-    IdpSettings { token_url: a.token_url.clone(), client_id: a.client_id.clone(), offline: a.offline }
+    IdpSettings {
+        token_url: a.token_url.clone(),
+        client_id: a.client_id.clone(),
+        offline: a.offline,
+    }
 }
 
 fn decode_claims(t: &TokenSet) -> Result<AccessClaims> {
     claims::decode(t.access_token.expose()).map_err(|e| {
-        Error::Refused(format!("the identity provider sent an access token that cannot be read: {e}"))
+        Error::Refused(format!(
+            "the identity provider sent an access token that cannot be read: {e}"
+        ))
     })
 }
 
@@ -505,7 +596,11 @@ fn check_profile_name(p: &str) -> Result<()> {
 }
 
 /// Choose the role: the one asked for, else the configured one, else the only one.
-pub fn pick_role(roles: Option<&[String]>, requested: Option<&str>, configured: Option<&str>) -> Result<String> {
+pub fn pick_role(
+    roles: Option<&[String]>,
+    requested: Option<&str>,
+    configured: Option<&str>,
+) -> Result<String> {
     let Some(roles) = roles else {
         return Err(Error::Refused(
             "your access token carries no role (claim \"https://aws.amazon.com/tags\".\"principal_tags\".\"role\" is missing); this login works for Astran root accounts only, ask your administrator".into(),
@@ -518,7 +613,10 @@ pub fn pick_role(roles: Option<&[String]>, requested: Option<&str>, configured: 
     }
     if let Some(r) = requested {
         return roles.iter().find(|x| *x == r).cloned().ok_or_else(|| {
-            Error::Refused(format!("the role {r} is not in your token; you can use: {}", roles.join(", ")))
+            Error::Refused(format!(
+                "the role {r} is not in your token; you can use: {}",
+                roles.join(", ")
+            ))
         });
     }
     if let Some(r) = configured {
@@ -542,15 +640,32 @@ mod tests {
     #[test]
     fn role_choice() {
         let one = vec!["arn:demo:iam::1:root".to_string()];
-        let two = vec!["arn:demo:iam::1:root".to_string(), "arn:demo:iam::2:root".to_string()];
+        let two = vec![
+            "arn:demo:iam::1:root".to_string(),
+            "arn:demo:iam::2:root".to_string(),
+        ];
         assert_eq!(pick_role(Some(&one), None, None).unwrap(), one[0]);
         let e = pick_role(Some(&two), None, None).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Config);
         assert!(e.to_string().contains("arn:demo:iam::2:root"));
         assert_eq!(pick_role(Some(&two), None, Some(&two[1])).unwrap(), two[1]);
-        assert_eq!(pick_role(Some(&two), Some(&two[0]), Some(&two[1])).unwrap(), two[0]);
-        assert_eq!(pick_role(Some(&two), Some("arn:x"), None).unwrap_err().kind(), crate::ErrorKind::Refused);
-        assert_eq!(pick_role(None, None, None).unwrap_err().kind(), crate::ErrorKind::Refused);
-        assert_eq!(pick_role(Some(&[]), None, None).unwrap_err().kind(), crate::ErrorKind::Refused);
+        assert_eq!(
+            pick_role(Some(&two), Some(&two[0]), Some(&two[1])).unwrap(),
+            two[0]
+        );
+        assert_eq!(
+            pick_role(Some(&two), Some("arn:x"), None)
+                .unwrap_err()
+                .kind(),
+            crate::ErrorKind::Refused
+        );
+        assert_eq!(
+            pick_role(None, None, None).unwrap_err().kind(),
+            crate::ErrorKind::Refused
+        );
+        assert_eq!(
+            pick_role(Some(&[]), None, None).unwrap_err().kind(),
+            crate::ErrorKind::Refused
+        );
     }
 }

@@ -88,7 +88,9 @@ pub struct KeyringStore {
 
 impl KeyringStore {
     pub fn new() -> Self {
-        KeyringStore { service: service_name() }
+        KeyringStore {
+            service: service_name(),
+        }
     }
 
     fn entry(&self, slot: Slot, account: &str) -> Result<keyring::Entry, StoreError> {
@@ -149,7 +151,10 @@ impl SecretStore for MemoryStore {
     }
 
     fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError> {
-        self.map.lock().unwrap().insert(slot.user(account), value.clone());
+        self.map
+            .lock()
+            .unwrap()
+            .insert(slot.user(account), value.clone());
         Ok(())
     }
 
@@ -197,13 +202,19 @@ impl FallbackStore {
     }
 
     fn degrade(&self, why: String) {
-        if !self.degraded.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if !self
+            .degraded
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
             log::warn!("no keyring service is reachable ({why}); the login session is kept in this process only");
             *self.reason.lock().unwrap() = Some(why);
         }
     }
 
-    fn run<T>(&self, f: impl Fn(&dyn SecretStore) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn run<T>(
+        &self,
+        f: impl Fn(&dyn SecretStore) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if !self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
             match f(self.primary.as_ref()) {
                 Err(StoreError::Unavailable(why)) => self.degrade(why),
@@ -251,7 +262,10 @@ pub fn load_session(store: &dyn SecretStore, account: &str) -> Result<Option<Ses
 }
 
 pub fn save_session(store: &dyn SecretStore, account: &str, r: &SessionRecord) -> Result<()> {
-    let json = Secret::new(serde_json::to_string(r).map_err(|e| Error::LocalIo(format!("cannot encode the session: {e}")))?);
+    let json = Secret::new(
+        serde_json::to_string(r)
+            .map_err(|e| Error::LocalIo(format!("cannot encode the session: {e}")))?,
+    );
     store.set(Slot::Session, account, &json)?;
     Ok(())
 }

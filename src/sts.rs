@@ -68,7 +68,13 @@ struct ErrorXml {
 pub fn session_name(email: &str) -> String {
     let mut s: String = email
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(64)
         .collect();
     if s.len() < 2 {
@@ -87,7 +93,10 @@ impl StsClient {
         StsClient { http }
     }
 
-    pub async fn assume_role_with_web_identity(&self, r: &AssumeRequest<'_>) -> Result<Credentials> {
+    pub async fn assume_role_with_web_identity(
+        &self,
+        r: &AssumeRequest<'_>,
+    ) -> Result<Credentials> {
         let url = check_endpoint("STS endpoint", r.endpoint)?;
         let duration = r.duration_seconds.to_string();
         let body = Secret::new(
@@ -103,13 +112,19 @@ impl StsClient {
         let resp = self
             .http
             .post(url.clone())
-            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
             .body(body.expose().to_owned())
             .send()
             .await
             .map_err(|e| describe_send_error("STS", &url, &e))?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| describe_send_error("STS", &url, &e))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| describe_send_error("STS", &url, &e))?;
         parse_reply(status, &bytes, url.host_str().unwrap_or("?"), r.role_arn)
     }
 }
@@ -118,16 +133,26 @@ fn parse_reply(status: u16, bytes: &[u8], host: &str, role: &str) -> Result<Cred
     let text = std::str::from_utf8(bytes).unwrap_or("");
     if (200..300).contains(&status) {
         let malformed = |what: &str| {
-            Error::Unavailable(format!("STS at {host} sent a malformed reply ({what}); try again later"))
+            Error::Unavailable(format!(
+                "STS at {host} sent a malformed reply ({what}); try again later"
+            ))
         };
-        let r: Response = quick_xml::de::from_str(text).map_err(|_| malformed("not the expected XML"))?;
-        let c = r.result.credentials.ok_or_else(|| malformed("no Credentials"))?;
-        let (Some(id), Some(secret), Some(token), Some(exp)) =
-            (c.access_key_id, c.secret_access_key, c.session_token, c.expiration)
-        else {
+        let r: Response =
+            quick_xml::de::from_str(text).map_err(|_| malformed("not the expected XML"))?;
+        let c = r
+            .result
+            .credentials
+            .ok_or_else(|| malformed("no Credentials"))?;
+        let (Some(id), Some(secret), Some(token), Some(exp)) = (
+            c.access_key_id,
+            c.secret_access_key,
+            c.session_token,
+            c.expiration,
+        ) else {
             return Err(malformed("a credentials field is missing"));
         };
-        let expiration = crate::clock::parse_rfc3339(&exp).ok_or_else(|| malformed("bad Expiration"))?;
+        let expiration =
+            crate::clock::parse_rfc3339(&exp).ok_or_else(|| malformed("bad Expiration"))?;
         if id.trim().is_empty() || secret.trim().is_empty() || token.trim().is_empty() {
             return Err(malformed("an empty credentials field"));
         }
@@ -138,7 +163,9 @@ fn parse_reply(status: u16, bytes: &[u8], host: &str, role: &str) -> Result<Cred
             expiration: Some(expiration),
         });
     }
-    let err: Option<ErrorXml> = quick_xml::de::from_str::<ErrorResponse>(text).ok().map(|e| e.error);
+    let err: Option<ErrorXml> = quick_xml::de::from_str::<ErrorResponse>(text)
+        .ok()
+        .map(|e| e.error);
     let Some(e) = err else {
         return Err(Error::Unavailable(if status >= 500 {
             format!("STS at {host} is unavailable (HTTP {status}); try again later")
@@ -193,23 +220,41 @@ mod tests {
         let c = parse_reply(200, OK.as_bytes(), "sts", "r").unwrap();
         assert_eq!(c.access_key_id, "ASIAEXAMPLE");
         assert_eq!(c.session_token.unwrap().expose(), "FQoG+/a=&b");
-        assert_eq!(crate::clock::rfc3339(c.expiration.unwrap()), "2024-08-22T08:32:56Z");
+        assert_eq!(
+            crate::clock::rfc3339(c.expiration.unwrap()),
+            "2024-08-22T08:32:56Z"
+        );
     }
 
     #[test]
     fn errors_by_code() {
         let err = |code: &str, status: u16| {
             let x = format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error><RequestId>1</RequestId></ErrorResponse>");
-            parse_reply(status, x.as_bytes(), "sts", "arn").unwrap_err().kind()
+            parse_reply(status, x.as_bytes(), "sts", "arn")
+                .unwrap_err()
+                .kind()
         };
         assert_eq!(err("ExpiredTokenException", 400), ErrorKind::LoginRequired);
         assert_eq!(err("InvalidIdentityToken", 400), ErrorKind::Refused);
         assert_eq!(err("AccessDenied", 403), ErrorKind::Refused);
         assert_eq!(err("InternalFailure", 500), ErrorKind::Unavailable);
-        assert_eq!(parse_reply(502, b"bad gateway", "sts", "a").unwrap_err().kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            parse_reply(502, b"bad gateway", "sts", "a")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unavailable
+        );
         let missing = OK.replace("<AccessKeyId>ASIAEXAMPLE</AccessKeyId>", "");
-        assert_eq!(parse_reply(200, missing.as_bytes(), "sts", "a").unwrap_err().kind(), ErrorKind::Unavailable);
-        assert_eq!(parse_reply(200, b"", "sts", "a").unwrap_err().kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            parse_reply(200, missing.as_bytes(), "sts", "a")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            parse_reply(200, b"", "sts", "a").unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
     }
 
     #[test]

@@ -15,16 +15,27 @@ fn login_writes_a_profile_the_aws_cli_can_use() {
     assert_ok(&o, "login");
     let (out, err) = text(&o);
     assert_eq!(out.lines().count(), 1, "one line: {out}");
-    assert!(out.contains("profile astran") && out.contains(&role(1)) && out.contains("valid until"), "{out}");
+    assert!(
+        out.contains("profile astran") && out.contains(&role(1)) && out.contains("valid until"),
+        "{out}"
+    );
     assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
 
-    let key = env.profile_value("astran", "aws_access_key_id").expect("key written");
+    let key = env
+        .profile_value("astran", "aws_access_key_id")
+        .expect("key written");
     assert!(key.starts_with("ASIA"), "{key}");
     assert!(env.profile_value("astran", "aws_session_token").is_some());
-    let exp = env.profile_value("astran", "x_security_token_expires").unwrap();
-    let exp = time::OffsetDateTime::parse(&exp, &time::format_description::well_known::Rfc3339).unwrap();
+    let exp = env
+        .profile_value("astran", "x_security_token_expires")
+        .unwrap();
+    let exp =
+        time::OffsetDateTime::parse(&exp, &time::format_description::well_known::Rfc3339).unwrap();
     let left = exp - time::OffsetDateTime::now_utc();
-    assert!(left > time::Duration::minutes(55) && left <= time::Duration::minutes(61), "{left}");
+    assert!(
+        left > time::Duration::minutes(55) && left <= time::Duration::minutes(61),
+        "{left}"
+    );
     assert_eq!(file_mode(&env.creds), 0o600);
     assert_eq!(file_mode(env.creds.parent().unwrap()), 0o700);
 
@@ -33,10 +44,25 @@ fn login_writes_a_profile_the_aws_cli_can_use() {
     assert!(cfg.contains(EMAIL), "{cfg}");
 
     let b = bucket("happy");
-    let mb = env.aws(&["--profile", "astran", "--endpoint-url", &env.sts, "s3", "mb", &format!("s3://{b}")]);
+    let mb = env.aws(&[
+        "--profile",
+        "astran",
+        "--endpoint-url",
+        &env.sts,
+        "s3",
+        "mb",
+        &format!("s3://{b}"),
+    ]);
     assert_ok(&mb, "aws s3 mb");
     assert!(text(&mb).0.contains(&format!("make_bucket: {b}")));
-    let ls = env.aws(&["--profile", "astran", "--endpoint-url", &env.sts, "s3", "ls"]);
+    let ls = env.aws(&[
+        "--profile",
+        "astran",
+        "--endpoint-url",
+        &env.sts,
+        "s3",
+        "ls",
+    ]);
     assert_ok(&ls, "aws s3 ls");
     assert!(text(&ls).0.contains(&b));
 
@@ -47,7 +73,11 @@ fn login_writes_a_profile_the_aws_cli_can_use() {
     assert_eq!(a["logged_in"], true);
     assert_eq!(a["state"], "fresh");
     assert_eq!(a["role_arn"], role(1));
-    assert!(a["credentials_expire_at"].is_string() && a["session_expires_at"].is_string() && a["next_refresh_at"].is_string());
+    assert!(
+        a["credentials_expire_at"].is_string()
+            && a["session_expires_at"].is_string()
+            && a["next_refresh_at"].is_string()
+    );
 }
 
 #[test]
@@ -60,7 +90,10 @@ fn wrong_password_is_exit_3_and_leaves_the_file_alone() {
         std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
         let before = "# my keys\r\n[default]\r\naws_access_key_id = AKIAKEEP\r\n";
         std::fs::write(&env.creds, before).unwrap();
-        let o = env.run(&["login", "--email", EMAIL, "--password-stdin"], Some("not-the-password\n"));
+        let o = env.run(
+            &["login", "--email", EMAIL, "--password-stdin"],
+            Some("not-the-password\n"),
+        );
         assert_eq!(o.status.code(), Some(3), "{status}: {:?}", text(&o));
         let (out, err) = text(&o);
         assert!(err.contains("wrong email or password"), "{err}");
@@ -71,15 +104,23 @@ fn wrong_password_is_exit_3_and_leaves_the_file_alone() {
 
 #[test]
 fn several_roles_need_a_choice_which_is_remembered() {
-    let env = Env::new(Idp::start(&[&format!("{EMAIL}:{PASSWORD}:{},{}", role(1), role(2))], &[]));
+    let env = Env::new(Idp::start(
+        &[&format!("{EMAIL}:{PASSWORD}:{},{}", role(1), role(2))],
+        &[],
+    ));
     let o = env.login(&[]);
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
     let err = text(&o).1;
-    assert!(err.contains(&role(1)) && err.contains(&role(2)) && err.contains("--role-arn"), "{err}");
+    assert!(
+        err.contains(&role(1)) && err.contains(&role(2)) && err.contains("--role-arn"),
+        "{err}"
+    );
     assert!(!env.creds.exists());
 
     assert_ok(&env.login(&["--role-arn", &role(2)]), "login with role");
-    assert!(std::fs::read_to_string(&env.config).unwrap().contains(&role(2)));
+    assert!(std::fs::read_to_string(&env.config)
+        .unwrap()
+        .contains(&role(2)));
     let o = env.login(&[]);
     assert_ok(&o, "second login uses the configured role");
     assert!(text(&o).0.contains(&role(2)));
@@ -90,7 +131,10 @@ fn several_roles_need_a_choice_which_is_remembered() {
 
 #[test]
 fn refresh_keeps_the_session_past_the_access_token_lifetime() {
-    let env = Env::new(Idp::start(&[&format!("{EMAIL}:{PASSWORD}:{}", role(1))], &["--access-lifespan", "1"]));
+    let env = Env::new(Idp::start(
+        &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
+        &["--access-lifespan", "1"],
+    ));
     assert_ok(&env.login(&[]), "login");
     let first = env.profile_value("astran", "aws_access_key_id").unwrap();
     std::thread::sleep(Duration::from_millis(1500));
@@ -105,7 +149,18 @@ fn refresh_keeps_the_session_past_the_access_token_lifetime() {
     assert_eq!(stats["password_grants"], 1, "{stats}");
     assert_eq!(stats["refresh_grants"], 2, "{stats}");
     let b = bucket("refresh");
-    assert_ok(&env.aws(&["--profile", "astran", "--endpoint-url", &env.sts, "s3", "mb", &format!("s3://{b}")]), "mb");
+    assert_ok(
+        &env.aws(&[
+            "--profile",
+            "astran",
+            "--endpoint-url",
+            &env.sts,
+            "s3",
+            "mb",
+            &format!("s3://{b}"),
+        ]),
+        "mb",
+    );
 }
 
 #[test]
@@ -117,7 +172,10 @@ fn session_end_means_login_required() {
     let o = env.run(&["refresh"], None);
     assert_eq!(o.status.code(), Some(4), "{:?}", text(&o));
     let err = text(&o).1;
-    assert!(err.contains("Session not active") && err.contains("log in again"), "{err}");
+    assert!(
+        err.contains("Session not active") && err.contains("log in again"),
+        "{err}"
+    );
     assert_eq!(env.creds_text(), before, "file untouched");
     let st = env.status_json();
     assert_eq!(st["accounts"][0]["logged_in"], false);
@@ -139,29 +197,59 @@ fn expired_refresh_token_means_login_required() {
 
 fn write_config(env: &Env, body: &str) {
     std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
-    std::fs::write(&env.config, format!("[accounts.default]\nemail = \"{EMAIL}\"\n{body}")).unwrap();
+    std::fs::write(
+        &env.config,
+        format!("[accounts.default]\nemail = \"{EMAIL}\"\n{body}"),
+    )
+    .unwrap();
 }
 
 #[test]
 fn daemon_rewrites_the_profile_before_expiry() {
-    let env = Env::new(Idp::start(&[&format!("{EMAIL}:{PASSWORD}:{}", role(1))], &["--access-lifespan", "2"]));
+    let env = Env::new(Idp::start(
+        &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
+        &["--access-lifespan", "2"],
+    ));
     write_config(&env, "duration_seconds = 900\nrefresh_lead_seconds = 897\n");
     std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
-    std::fs::write(&env.creds, "[other]\naws_access_key_id = AKIAOTHER\n; comment\n").unwrap();
+    std::fs::write(
+        &env.creds,
+        "[other]\naws_access_key_id = AKIAOTHER\n; comment\n",
+    )
+    .unwrap();
+    let mode_before = file_mode(&env.creds);
     assert_ok(&env.login(&[]), "login");
     let first = env.profile_value("astran", "aws_access_key_id").unwrap();
-    let first_exp = env.profile_value("astran", "x_security_token_expires").unwrap();
+    let first_exp = env
+        .profile_value("astran", "x_security_token_expires")
+        .unwrap();
 
     let mut cmd = env.cmd(&["daemon", "--notify", "log"]);
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     let mut daemon = Guard(cmd.spawn().unwrap());
-    wait_for("the daemon to renew the profile", Duration::from_secs(30), || {
-        env.profile_value("astran", "aws_access_key_id").is_some_and(|k| k != first)
-    });
-    assert!(env.profile_value("astran", "x_security_token_expires").unwrap() >= first_exp);
-    assert!(env.creds_text().starts_with("[other]\naws_access_key_id = AKIAOTHER\n; comment\n"));
+    wait_for(
+        "the daemon to renew the profile",
+        Duration::from_secs(30),
+        || {
+            env.profile_value("astran", "aws_access_key_id")
+                .is_some_and(|k| k != first)
+        },
+    );
+    assert!(
+        env.profile_value("astran", "x_security_token_expires")
+            .unwrap()
+            >= first_exp
+    );
+    assert!(env
+        .creds_text()
+        .starts_with("[other]\naws_access_key_id = AKIAOTHER\n; comment\n"));
     assert!(env.idp.stats()["refresh_grants"].as_u64().unwrap() >= 1);
-    assert_eq!(file_mode(&env.creds), 0o600);
+    assert_eq!(
+        file_mode(&env.creds),
+        mode_before,
+        "the file's mode is kept"
+    );
     // stops cleanly on SIGTERM
     unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) };
     let start = std::time::Instant::now();
@@ -169,7 +257,10 @@ fn daemon_rewrites_the_profile_before_expiry() {
         if let Some(s) = daemon.0.try_wait().unwrap() {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "daemon did not stop on SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "daemon did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
@@ -183,29 +274,47 @@ fn daemon_rewrites_the_profile_before_expiry() {
 fn daemon_notifies_when_the_session_ends() {
     let env = Env::standard();
     // notice lead as long as the credentials: the warning is due at once
-    write_config(&env, "duration_seconds = 900\nnotice_lead_seconds = 900\nrefresh_lead_seconds = 890\n");
+    write_config(
+        &env,
+        "duration_seconds = 900\nnotice_lead_seconds = 900\nrefresh_lead_seconds = 890\n",
+    );
     let account_tag = "(default)";
     assert_ok(&env.login(&[]), "login");
     env.idp.control("end-sessions", "{}");
     let before = env.creds_text();
     let mut cmd = env.cmd(&["daemon"]);
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     let _daemon = Guard(cmd.spawn().unwrap());
     let marker = env.keyring_service.clone();
     let _ = marker;
     // notices mention the profile's expiry time, unique to this test's credentials
-    let exp = env.profile_value("astran", "x_security_token_expires").unwrap();
-    wait_for("a login-required and an expiry notification", Duration::from_secs(30), || {
-        let n = notifications_about(&exp);
-        n.iter().any(|v| v["summary"].as_str().unwrap().contains("login required"))
-            && n.iter().any(|v| v["summary"].as_str().unwrap().contains("expire"))
-    });
+    let exp = env
+        .profile_value("astran", "x_security_token_expires")
+        .unwrap();
+    wait_for(
+        "a login-required and an expiry notification",
+        Duration::from_secs(30),
+        || {
+            let n = notifications_about(&exp);
+            n.iter()
+                .any(|v| v["summary"].as_str().unwrap().contains("login required"))
+                && n.iter()
+                    .any(|v| v["summary"].as_str().unwrap().contains("expire"))
+        },
+    );
     std::thread::sleep(Duration::from_secs(3));
     let n = notifications_about(&exp);
     assert_eq!(n.len(), 2, "one notice per state change: {n:#?}");
-    let required = n.iter().find(|v| v["summary"].as_str().unwrap().contains("login required")).unwrap();
+    let required = n
+        .iter()
+        .find(|v| v["summary"].as_str().unwrap().contains("login required"))
+        .unwrap();
     assert!(required["summary"].as_str().unwrap().contains(account_tag));
-    assert!(required["body"].as_str().unwrap().contains("Session not active"));
+    assert!(required["body"]
+        .as_str()
+        .unwrap()
+        .contains("Session not active"));
     assert_eq!(required["app_name"], "astran-tray");
     assert_eq!(env.creds_text(), before);
 }
@@ -218,22 +327,42 @@ fn credential_process_feeds_the_aws_cli() {
     assert_ok(&o, "credential-process");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["Version"], 1);
-    assert_eq!(v["AccessKeyId"].as_str(), env.profile_value("astran", "aws_access_key_id").as_deref());
-    assert!(v["SecretAccessKey"].is_string() && v["SessionToken"].is_string() && v["Expiration"].is_string());
+    assert_eq!(
+        v["AccessKeyId"].as_str(),
+        env.profile_value("astran", "aws_access_key_id").as_deref()
+    );
+    assert!(
+        v["SecretAccessKey"].is_string()
+            && v["SessionToken"].is_string()
+            && v["Expiration"].is_string()
+    );
 
     std::fs::write(
         &env.aws_config,
-        format!("[profile viaprocess]\ncredential_process = {} credential-process\n", astran_creds_bin().display()),
+        format!(
+            "[profile viaprocess]\ncredential_process = {} credential-process\n",
+            astran_creds_bin().display()
+        ),
     )
     .unwrap();
     let b = bucket("cp");
-    let o = env.aws(&["--profile", "viaprocess", "--endpoint-url", &env.sts, "s3", "mb", &format!("s3://{b}")]);
+    let o = env.aws(&[
+        "--profile",
+        "viaprocess",
+        "--endpoint-url",
+        &env.sts,
+        "s3",
+        "mb",
+        &format!("s3://{b}"),
+    ]);
     assert_ok(&o, "aws with credential_process");
 
     // nearly expired: credential-process renews first
     let text_before = env.creds_text();
     let soon = common_soon();
-    let old_exp = env.profile_value("astran", "x_security_token_expires").unwrap();
+    let old_exp = env
+        .profile_value("astran", "x_security_token_expires")
+        .unwrap();
     std::fs::write(&env.creds, text_before.replace(&old_exp, &soon)).unwrap();
     let o = env.run(&["credential-process"], None);
     assert_ok(&o, "credential-process with refresh");
@@ -244,7 +373,10 @@ fn credential_process_feeds_the_aws_cli() {
 
 fn common_soon() -> String {
     let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(60);
-    t.replace_nanosecond(0).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap()
+    t.replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 #[test]
@@ -264,8 +396,13 @@ fn export_prints_shell_lines() {
     assert_ok(&o, "export");
     let out = text(&o).0;
     let key = env.profile_value("astran", "aws_access_key_id").unwrap();
-    assert!(out.contains(&format!("export AWS_ACCESS_KEY_ID='{key}'")), "{out}");
-    assert!(out.contains("export AWS_SECRET_ACCESS_KEY=") && out.contains("export AWS_SESSION_TOKEN="));
+    assert!(
+        out.contains(&format!("export AWS_ACCESS_KEY_ID='{key}'")),
+        "{out}"
+    );
+    assert!(
+        out.contains("export AWS_SECRET_ACCESS_KEY=") && out.contains("export AWS_SESSION_TOKEN=")
+    );
     // the lines work in a real shell
     let sh = std::process::Command::new("bash")
         .args(["-c", &format!("{out}\nprintf %s \"$AWS_ACCESS_KEY_ID\"")])
@@ -283,16 +420,28 @@ fn other_profiles_and_comments_stay_byte_for_byte() {
     std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
     let head = "; written by hand\r\n[default]\r\naws_access_key_id=AKIADEFAULT\r\naws_secret_access_key = x\r\n\r\n";
     let ours = "[astran]\r\n# my note about astran\r\naws_access_key_id = OLD\r\nregion = eu-west-3\r\n\r\n";
-    let tail = "# the next one\r\n[work]\r\naws_access_key_id = AKIAWORK\r\n\taws_secret_access_key = y";
+    let tail =
+        "# the next one\r\n[work]\r\naws_access_key_id = AKIAWORK\r\n\taws_secret_access_key = y";
     std::fs::write(&env.creds, format!("{head}{ours}{tail}")).unwrap();
-    std::fs::set_permissions(&env.creds, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(
+        &env.creds,
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
     assert_ok(&env.login(&[]), "login");
     let after = env.creds_text();
     assert!(after.starts_with(head), "{after:?}");
     assert!(after.ends_with(tail), "{after:?}");
     let mid = &after[head.len()..after.len() - tail.len()];
-    assert!(mid.starts_with("[astran]\r\n# my note about astran\r\naws_access_key_id = ASIA"), "{mid:?}");
-    assert!(mid.contains("region = eu-west-3\r\n") && mid.contains("aws_session_token = ") && mid.ends_with("\r\n\r\n"));
+    assert!(
+        mid.starts_with("[astran]\r\n# my note about astran\r\naws_access_key_id = ASIA"),
+        "{mid:?}"
+    );
+    assert!(
+        mid.contains("region = eu-west-3\r\n")
+            && mid.contains("aws_session_token = ")
+            && mid.ends_with("\r\n\r\n")
+    );
     assert!(!mid.contains("\n\n") || mid.ends_with("\r\n\r\n"));
     assert_eq!(file_mode(&env.creds), 0o640, "existing mode kept");
 
@@ -311,7 +460,10 @@ fn symlinked_credentials_file_is_followed() {
     std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(&real, &env.creds).unwrap();
     assert_ok(&env.login(&[]), "login");
-    assert!(std::fs::symlink_metadata(&env.creds).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&env.creds)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     let t = std::fs::read_to_string(&real).unwrap();
     assert!(t.starts_with("[default]\naws_access_key_id = AKIA\n") && t.contains("[astran]"));
 }
@@ -321,7 +473,13 @@ fn session_lives_in_gnome_keyring() {
     let env = Env::standard();
     assert_ok(&env.login(&[]), "login");
     let o = std::process::Command::new("secret-tool")
-        .args(["lookup", "service", &env.keyring_service, "username", "session:default"])
+        .args([
+            "lookup",
+            "service",
+            &env.keyring_service,
+            "username",
+            "session:default",
+        ])
         .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
         .output()
         .unwrap();
@@ -336,7 +494,13 @@ fn session_lives_in_gnome_keyring() {
     // logout removes it
     assert_ok(&env.run(&["logout"], None), "logout");
     let o = std::process::Command::new("secret-tool")
-        .args(["lookup", "service", &env.keyring_service, "username", "session:default"])
+        .args([
+            "lookup",
+            "service",
+            &env.keyring_service,
+            "username",
+            "session:default",
+        ])
         .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
         .output()
         .unwrap();
@@ -348,7 +512,11 @@ fn without_a_keyring_login_still_works_and_says_so() {
     let env = Env::standard().with_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
     let o = env.login(&[]);
     assert_ok(&o, "login without keyring");
-    assert!(text(&o).1.contains("no keyring service is reachable"), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("no keyring service is reachable"),
+        "{:?}",
+        text(&o)
+    );
     assert!(env.profile_value("astran", "aws_access_key_id").is_some());
     let o = env.run(&["refresh"], None);
     assert_eq!(o.status.code(), Some(4), "{:?}", text(&o));
@@ -373,14 +541,24 @@ fn idp_faults_give_clear_errors_and_leave_the_file() {
         let err = text(&o).1;
         assert!(err.contains(words), "{mode}: {err}");
         assert!(err.lines().count() == 1, "{mode}: one line: {err}");
-        assert!(start.elapsed() < Duration::from_secs(15), "{mode} took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{mode} took {:?}",
+            start.elapsed()
+        );
         assert_eq!(env.creds_text(), before, "{mode}: file untouched");
         env.idp.fault("none");
     }
     // nothing listening
-    let env2 = Env::standard().with_env("ASTRAN_IDP_URL", &format!("http://127.0.0.1:{}/token", free_port()));
+    let env2 = Env::standard().with_env(
+        "ASTRAN_IDP_URL",
+        &format!("http://127.0.0.1:{}/token", free_port()),
+    );
     let mut c = env2.cmd(&["login", "--email", EMAIL, "--password-stdin"]);
-    c.env("ASTRAN_IDP_URL", format!("http://127.0.0.1:{}/token", free_port()));
+    c.env(
+        "ASTRAN_IDP_URL",
+        format!("http://127.0.0.1:{}/token", free_port()),
+    );
     let o = run_with_stdin(c, PASSWORD);
     assert_eq!(o.status.code(), Some(5), "{:?}", text(&o));
     assert!(text(&o).1.contains("connection refused"), "{:?}", text(&o));
@@ -388,9 +566,15 @@ fn idp_faults_give_clear_errors_and_leave_the_file() {
 
 fn run_with_stdin(mut c: std::process::Command, input: &str) -> std::process::Output {
     use std::io::Write;
-    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut ch = c.spawn().unwrap();
-    ch.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    ch.stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     ch.wait_with_output().unwrap()
 }
 
@@ -398,7 +582,10 @@ fn run_with_stdin(mut c: std::process::Command, input: &str) -> std::process::Ou
 fn plain_http_to_a_remote_host_is_refused() {
     let env = Env::standard();
     let mut c = env.cmd(&["login", "--email", EMAIL, "--password-stdin"]);
-    c.env("ASTRAN_IDP_URL", "http://astran.cloud-iam.com/auth/realms/root-accounts/protocol/openid-connect/token");
+    c.env(
+        "ASTRAN_IDP_URL",
+        "http://astran.cloud-iam.com/auth/realms/root-accounts/protocol/openid-connect/token",
+    );
     let o = run_with_stdin(c, PASSWORD);
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
     assert!(text(&o).1.contains("https://"));
@@ -413,18 +600,47 @@ fn plain_http_to_a_remote_host_is_refused() {
 fn invalid_config_names_file_line_and_key() {
     let env = Env::standard();
     std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
-    std::fs::write(&env.config, "[accounts.default]\nemail = \"a@b.c\"\nduration_seconds = \"an hour\"\n").unwrap();
+    std::fs::write(
+        &env.config,
+        "[accounts.default]\nemail = \"a@b.c\"\nduration_seconds = \"an hour\"\n",
+    )
+    .unwrap();
     let o = env.run(&["status"], None);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o).1;
-    assert!(err.contains(env.config.to_str().unwrap()) && err.contains("line 3") && err.contains("duration_seconds"), "{err}");
+    assert!(
+        err.contains(env.config.to_str().unwrap())
+            && err.contains("line 3")
+            && err.contains("duration_seconds"),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_usage_is_exit_2() {
     let env = Env::standard();
-    assert_eq!(env.run(&["login", "--duration", "60", "--email", EMAIL, "--password-stdin"], Some("x\n")).status.code(), Some(2));
+    assert_eq!(
+        env.run(
+            &[
+                "login",
+                "--duration",
+                "60",
+                "--email",
+                EMAIL,
+                "--password-stdin"
+            ],
+            Some("x\n")
+        )
+        .status
+        .code(),
+        Some(2)
+    );
     assert_eq!(env.run(&["no-such-command"], None).status.code(), Some(2));
     let o = env.run(&["login", "--email", EMAIL], None);
-    assert_eq!(o.status.code(), Some(2), "no terminal, no --password-stdin: {:?}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "no terminal, no --password-stdin: {:?}",
+        text(&o)
+    );
 }

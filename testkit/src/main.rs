@@ -71,8 +71,10 @@ struct UserArg {
 
 fn parse_user(s: &str) -> Result<UserArg, String> {
     let (email, rest) = s.split_once(':').ok_or("expected EMAIL:PASSWORD:ROLES")?;
+    // Role ARNs contain colons, so the password ends at the first one (a password with a
+    // colon can be set through POST /__test/users).
     let (password, roles) = rest
-        .rsplit_once(':')
+        .split_once(':')
         .ok_or("expected EMAIL:PASSWORD:ROLES")?;
     if email.trim().is_empty() {
         return Err("empty email".into());
@@ -194,9 +196,12 @@ mod tests {
 
     #[test]
     fn user_flag_parsing() {
-        let u = parse_user("a@b.c:pa:ss:admin, dev").unwrap();
-        assert_eq!((u.email.as_str(), u.password.as_str()), ("a@b.c", "pa:ss"));
-        assert_eq!(u.roles, vec!["admin", "dev"]);
+        let u = parse_user("a@b.c:pw:arn:demo:iam::1:root, arn:demo:iam::2:root").unwrap();
+        assert_eq!((u.email.as_str(), u.password.as_str()), ("a@b.c", "pw"));
+        assert_eq!(
+            u.roles,
+            vec!["arn:demo:iam::1:root", "arn:demo:iam::2:root"]
+        );
         let u = parse_user("a@b.c:pw:").unwrap();
         assert!(u.roles.is_empty());
         assert!(parse_user("a@b.c:pw").is_err());

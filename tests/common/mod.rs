@@ -17,7 +17,11 @@ pub fn root() -> PathBuf {
 
 pub fn venv_bin(name: &str) -> PathBuf {
     let p = root().join(".venv/bin").join(name);
-    assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup.sh first",
+        p.display()
+    );
     p
 }
 
@@ -33,7 +37,11 @@ pub fn astran_creds_bin() -> PathBuf {
 
 pub fn test_idp_bin() -> PathBuf {
     let p = bin_dir().join("astran-test-idp");
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        p.display()
+    );
     p
 }
 
@@ -70,19 +78,29 @@ impl Drop for Guard {
 pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A tiny HTTP/1.1 client for the test servers' control endpoints.
 pub fn http(method: &str, url: &str, body: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut s = TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
@@ -93,8 +111,15 @@ pub fn http(method: &str, url: &str, body: &str) -> (u16, String) {
     .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -113,7 +138,9 @@ pub fn moto_url() -> &'static str {
             .expect("start moto_server");
         keep_for_process(child);
         let url = format!("http://127.0.0.1:{port}");
-        wait_for("moto", Duration::from_secs(60), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        wait_for("moto", Duration::from_secs(60), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         url
     })
 }
@@ -130,13 +157,24 @@ pub struct Bus {
 pub fn bus() -> &'static Bus {
     static BUS: OnceLock<Bus> = OnceLock::new();
     BUS.get_or_init(|| {
-        let base = tempfile::Builder::new().prefix("astran-bus").tempdir().unwrap().keep();
+        let base = tempfile::Builder::new()
+            .prefix("astran-bus")
+            .tempdir()
+            .unwrap()
+            .keep();
         let runtime_dir = base.join("run");
         let home = base.join("home");
         std::fs::create_dir_all(&home).unwrap();
         std::fs::create_dir_all(&runtime_dir).unwrap();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&runtime_dir).unwrap().permissions(), 0o700);
-        std::fs::set_permissions(&runtime_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        std::os::unix::fs::PermissionsExt::set_mode(
+            &mut std::fs::metadata(&runtime_dir).unwrap().permissions(),
+            0o700,
+        );
+        std::fs::set_permissions(
+            &runtime_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         let mut dbus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1", "--nopidfile"])
             .env("HOME", &home)
@@ -146,7 +184,9 @@ pub fn bus() -> &'static Bus {
             .spawn()
             .expect("start dbus-daemon (apt install dbus)");
         let mut line = String::new();
-        BufReader::new(dbus.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(dbus.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let address = line.trim().to_string();
         assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
         keep_for_process(dbus);
@@ -162,7 +202,12 @@ pub fn bus() -> &'static Bus {
             .stderr(Stdio::null())
             .spawn()
             .expect("start gnome-keyring-daemon (apt install gnome-keyring)");
-        keyring.stdin.take().unwrap().write_all(b"test-keyring-password").unwrap();
+        keyring
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"test-keyring-password")
+            .unwrap();
         keep_for_process(keyring);
 
         let notifications = base.join("notifications.jsonl");
@@ -174,7 +219,9 @@ pub fn bus() -> &'static Bus {
             .spawn()
             .expect("start the notification server");
         let mut ready = String::new();
-        BufReader::new(notifyd.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        BufReader::new(notifyd.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
         assert_eq!(ready.trim(), "ready");
         keep_for_process(notifyd);
 
@@ -194,7 +241,12 @@ pub fn bus() -> &'static Bus {
                 .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
                 .unwrap_or(false)
         });
-        Bus { address, runtime_dir, home, notifications }
+        Bus {
+            address,
+            runtime_dir,
+            home,
+            notifications,
+        }
     })
 }
 
@@ -204,7 +256,8 @@ pub fn notifications_about(needle: &str) -> Vec<serde_json::Value> {
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| {
-            v["summary"].as_str().unwrap_or("").contains(needle) || v["body"].as_str().unwrap_or("").contains(needle)
+            v["summary"].as_str().unwrap_or("").contains(needle)
+                || v["body"].as_str().unwrap_or("").contains(needle)
         })
         .collect()
 }
@@ -229,10 +282,20 @@ impl Idp {
         cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::null());
         let mut child = cmd.spawn().expect("start astran-test-idp");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("idp said {line:?}")).to_string();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("idp said {line:?}"))
+            .to_string();
         let token_url = format!("{base}/auth/realms/root-accounts/protocol/openid-connect/token");
-        Idp { base, token_url, _guard: Guard(child) }
+        Idp {
+            base,
+            token_url,
+            _guard: Guard(child),
+        }
     }
 
     pub fn control(&self, path: &str, body: &str) -> String {
@@ -273,7 +336,10 @@ pub struct Env {
 
 impl Env {
     pub fn new(idp: Idp) -> Env {
-        let dir = tempfile::Builder::new().prefix("astran-test").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("astran-test")
+            .tempdir()
+            .unwrap();
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -293,7 +359,10 @@ impl Env {
 
     /// The default scene: one user with one role.
     pub fn standard() -> Env {
-        Env::new(Idp::start(&[&format!("{EMAIL}:{PASSWORD}:{}", role(1))], &[]))
+        Env::new(Idp::start(
+            &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
+            &[],
+        ))
     }
 
     pub fn with_env(mut self, k: &str, v: &str) -> Env {
@@ -330,9 +399,13 @@ impl Env {
 
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut c = self.cmd(args);
-        c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         if let Some(s) = stdin {
             child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
@@ -354,7 +427,11 @@ impl Env {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env(
                 "PATH",
-                format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()),
+                format!(
+                    "{}:{}",
+                    bin_dir().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
             )
             .args(args)
             .output()
@@ -385,18 +462,29 @@ impl Env {
 
     pub fn status_json(&self) -> serde_json::Value {
         let o = self.run(&["status", "--json"], None);
-        assert!(o.status.success(), "status: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "status: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         serde_json::from_slice(&o.stdout).unwrap()
     }
 }
 
 pub fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 pub fn assert_ok(o: &Output, what: &str) {
     let (out, err) = text(o);
-    assert!(o.status.success(), "{what} failed ({:?}):\nstdout: {out}\nstderr: {err}", o.status.code());
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?}):\nstdout: {out}\nstderr: {err}",
+        o.status.code()
+    );
 }
 
 pub fn file_mode(p: &Path) -> u32 {
