@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(build-essential pkg-config dbus dbus-x11 gnome-keyring libsecret-tools keyutils
-          dunst xvfb xauth procps)
+# build: the core needs only a C compiler; the Tauri window app needs WebKitGTK.
+# test: a private D-Bus with gnome-keyring, Xvfb, WebKitWebDriver, screenshots.
+APT_PKGS=(build-essential pkg-config file libwebkit2gtk-4.1-dev librsvg2-dev libxdo-dev
+          dbus dbus-x11 gnome-keyring libsecret-tools keyutils dunst
+          xvfb xauth xdotool imagemagick x11-utils webkit2gtk-driver procps)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,9 +20,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/aws ] || ! .venv/bin/python -c 'import dbus_next' 2>/dev/null; then
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/aws ] || ! .venv/bin/python -c 'import dbus_next, selenium' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q 'moto[server]>=5,<6' 'awscli>=1.32,<2' 'dbus-next>=0.2.3'
+  .venv/bin/pip install -q 'moto[server]>=5,<6' 'awscli>=1.32,<2' 'dbus-next>=0.2.3' 'selenium>=4.20,<5'
 fi
 echo "setup: ok (venv: $(pwd)/.venv)"

@@ -176,6 +176,7 @@ async fn run(cli: Cli) -> Result<()> {
                     remember_password: None,
                 })
                 .await?;
+            tell_owner().await;
             if let Some(why) = &out.keyring_unavailable {
                 eprintln!(
                     "astran-creds: warning: no keyring service is reachable ({why}); the login session was not saved, so `refresh` and `daemon` will need a new login"
@@ -213,6 +214,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Refresh { account } => {
             let o = session.refresh(account.as_deref()).await?;
+            tell_owner().await;
             println!(
                 "profile {}: role {}, valid until {}",
                 o.profile,
@@ -225,6 +227,7 @@ async fn run(cli: Cli) -> Result<()> {
             remove_profile,
         } => {
             let name = session.logout(account.as_deref(), remove_profile).await?;
+            tell_owner().await;
             println!(
                 "logged out of account {name}{}",
                 if remove_profile {
@@ -284,6 +287,12 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Let a running tray agent or daemon pick up what this command changed.
+async fn tell_owner() {
+    #[cfg(unix)]
+    crate::control::notify_reload().await;
 }
 
 fn render_export(vars: &[(&str, String)], format: Format) -> String {
@@ -391,8 +400,27 @@ async fn daemon(session: Arc<Session>, to: NotifyTo) -> Result<()> {
         crate::credfile::default_path()?.display()
     );
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let mut sched = Scheduler::new(session, notifier);
+    let mut sched = Scheduler::new(session.clone(), notifier);
     let wake = sched.wake.clone();
+    #[cfg(unix)]
+    let control_task = {
+        let path = crate::control::socket_path();
+        let Some(server) = crate::control::bind(&path).await? else {
+            return Err(Error::Config(format!(
+                "another astran-tray agent or astran-creds daemon is already running (it answers on {})",
+                path.display()
+            )));
+        };
+        log::info!("control socket {}", server.path().display());
+        let w = wake.clone();
+        let handler = Arc::new(crate::control::SessionHandler {
+            session,
+            on_change: Box::new(move || w.notify_one()),
+            on_show_login: None,
+            on_login: None,
+        });
+        tokio::spawn(server.serve(handler))
+    };
     let signals = tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -421,6 +449,11 @@ async fn daemon(session: Arc<Session>, to: NotifyTo) -> Result<()> {
     });
     sched.run(rx).await;
     signals.abort();
+    #[cfg(unix)]
+    {
+        control_task.abort();
+        let _ = control_task.await;
+    }
     log::info!("daemon stopped");
     Ok(())
 }

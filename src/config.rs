@@ -287,6 +287,24 @@ pub fn update_account(
     crate::credfile::write_atomic(path, doc.to_string().as_bytes())
 }
 
+/// Set `default_account` in the file, keeping its layout.
+pub fn set_default_account(path: &Path, name: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    Config::parse(&text, path)?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| Error::Config(format!("invalid config file {}: {e}", path.display())))?;
+    if doc.get("default_account").and_then(|v| v.as_str()) == Some(name) {
+        return Ok(());
+    }
+    // a top-level key must come before the first table
+    doc.remove("default_account");
+    let mut out = toml_edit::DocumentMut::new();
+    out.insert("default_account", toml_edit::value(name));
+    let rendered = format!("{}{}", out, doc);
+    crate::credfile::write_atomic(path, rendered.as_bytes())
+}
+
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|l| l.trim_start().starts_with(key) && l.contains('='))

@@ -20,12 +20,14 @@ pub enum ErrorKind {
     Refused,
     /// A local file (credentials file, config, lock) could not be read or written. Exit code 7.
     LocalIo,
+    /// The token carries several roles and none was chosen: pick one. Exit code 2.
+    RoleChoice,
 }
 
 impl ErrorKind {
     pub fn exit_code(self) -> i32 {
         match self {
-            ErrorKind::Config => 2,
+            ErrorKind::Config | ErrorKind::RoleChoice => 2,
             ErrorKind::WrongCredentials => 3,
             ErrorKind::LoginRequired => 4,
             ErrorKind::Unavailable => 5,
@@ -56,6 +58,8 @@ pub enum Error {
     Refused(String),
     #[error("{0}")]
     LocalIo(String),
+    #[error("your token carries several roles; pick one with --role-arn: {}", roles.join(", "))]
+    RoleChoice { roles: Vec<String> },
 }
 
 impl Error {
@@ -67,6 +71,7 @@ impl Error {
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Refused(_) => ErrorKind::Refused,
             Error::LocalIo(_) => ErrorKind::LocalIo,
+            Error::RoleChoice { .. } => ErrorKind::RoleChoice,
         }
     }
 
@@ -83,6 +88,25 @@ impl Error {
         WireError {
             kind: self.kind(),
             message: self.to_string(),
+            roles: match self {
+                Error::RoleChoice { roles } => Some(roles.clone()),
+                _ => None,
+            },
+        }
+    }
+
+    /// Back from the wire (the agent's reply to a client).
+    pub fn from_wire(w: WireError) -> Self {
+        match w.kind {
+            ErrorKind::Config => Error::Config(w.message),
+            ErrorKind::WrongCredentials => Error::Refused(w.message),
+            ErrorKind::LoginRequired => Error::LoginRequired(w.message),
+            ErrorKind::Unavailable => Error::Unavailable(w.message),
+            ErrorKind::Refused => Error::Refused(w.message),
+            ErrorKind::LocalIo => Error::LocalIo(w.message),
+            ErrorKind::RoleChoice => Error::RoleChoice {
+                roles: w.roles.unwrap_or_default(),
+            },
         }
     }
 }
@@ -92,4 +116,7 @@ impl Error {
 pub struct WireError {
     pub kind: ErrorKind,
     pub message: String,
+    /// For `role_choice`: the roles to pick from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }

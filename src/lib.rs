@@ -10,6 +10,8 @@ pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod config;
+#[cfg(unix)]
+pub mod control;
 pub mod credfile;
 pub mod error;
 pub mod http;

@@ -101,6 +101,8 @@ struct AccountState {
     retry_at: Option<OffsetDateTime>,
     /// The session is over (or will end before the credentials): a login is needed.
     login_required: bool,
+    /// When it became so: a session started at or after this is a new login.
+    login_required_since: Option<i64>,
     sent: HashSet<NoticeKind>,
 }
 
@@ -112,6 +114,7 @@ pub struct AccountView {
     pub credentials_expire_at: Option<OffsetDateTime>,
     pub next_refresh_at: Option<OffsetDateTime>,
     pub login_required: bool,
+    pub logged_in: bool,
     pub failures: u32,
     pub last_error: Option<String>,
 }
@@ -174,16 +177,22 @@ impl Scheduler {
         let mut next = far;
         let mut views = Vec::new();
         for acct in accounts {
-            let when = self.tick_account(&acct, now).await;
-            next = next.min(when.unwrap_or(far));
-            let st = self.states.entry(acct.name.clone()).or_default();
-            let (failures, login_required) = (st.failures, st.login_required);
-            let rec = self.session.load_record(&acct.name).await.ok().flatten();
+            let rec = match self.session.load_record(&acct.name).await {
+                Ok(r) => r,
+                Err(e) => {
+                    log::warn!("account {}: {e}", acct.name);
+                    None
+                }
+            };
             let exp = self
                 .session
                 .credentials_expiry(&acct.profile)
                 .ok()
                 .flatten();
+            let when = self.tick_account(&acct, rec.as_ref(), exp, now).await;
+            next = next.min(when.unwrap_or(far));
+            let st = self.states.entry(acct.name.clone()).or_default();
+            let (failures, login_required) = (st.failures, st.login_required);
             views.push(AccountView {
                 account: acct.name.clone(),
                 profile: acct.profile.clone(),
@@ -194,6 +203,7 @@ impl Scheduler {
                     plan(&acct, exp, rec.as_ref(), now).next_refresh()
                 },
                 login_required,
+                logged_in: rec.is_some(),
                 failures,
                 last_error: self.last_errors.get(&acct.name).cloned(),
             });
@@ -205,21 +215,18 @@ impl Scheduler {
     async fn tick_account(
         &mut self,
         acct: &Account,
+        rec: Option<&SessionRecord>,
+        exp: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Option<OffsetDateTime> {
-        let rec = match self.session.load_record(&acct.name).await {
-            Ok(r) => r,
-            Err(e) => {
-                log::warn!("account {}: {e}", acct.name);
-                None
-            }
-        };
-        let exp = self
-            .session
-            .credentials_expiry(&acct.profile)
-            .ok()
-            .flatten();
         let notice_at = exp.map(|e| e - Duration::seconds(acct.notice_lead_seconds as i64));
+        let st = self.states.entry(acct.name.clone()).or_default();
+        if let (Some(r), Some(since)) = (rec, st.login_required_since) {
+            if r.started_at >= since {
+                // A new login (here or from another process): start afresh.
+                self.reset(&acct.name);
+            }
+        }
         let st = self.states.entry(acct.name.clone()).or_default();
         if rec.is_none() {
             if !st.login_required {
@@ -228,7 +235,7 @@ impl Scheduler {
             }
             return self.login_required_deadlines(acct, exp, notice_at, now);
         }
-        let p = plan(acct, exp, rec.as_ref(), now);
+        let p = plan(acct, exp, rec, now);
         if p.session_capped
             && p.session_end.zip(exp).is_some_and(|(s, e)| s < e)
             && p.refresh_at.is_some_and(|r| r > now)
@@ -237,6 +244,8 @@ impl Scheduler {
             // can, then ask for a login before they run out.
             let st = self.states.entry(acct.name.clone()).or_default();
             st.login_required = true;
+            st.login_required_since
+                .get_or_insert(now.unix_timestamp() + 1);
         }
         if let Some(end) = p.session_end {
             if end <= now {
@@ -361,6 +370,7 @@ impl Scheduler {
         log::warn!("account {}: login required: {why}", acct.name);
         let st = self.states.entry(acct.name.clone()).or_default();
         st.login_required = true;
+        st.login_required_since.get_or_insert(now.unix_timestamp());
         st.failures = 0;
         st.retry_at = None;
         self.last_errors.insert(acct.name.clone(), why.clone());

@@ -627,10 +627,9 @@ pub fn pick_role(
     if roles.len() == 1 {
         return Ok(roles[0].clone());
     }
-    Err(Error::Config(format!(
-        "your token carries several roles; pick one with --role-arn: {}",
-        roles.join(", ")
-    )))
+    Err(Error::RoleChoice {
+        roles: roles.to_vec(),
+    })
 }
 
 #[cfg(test)]
@@ -646,7 +645,8 @@ mod tests {
         ];
         assert_eq!(pick_role(Some(&one), None, None).unwrap(), one[0]);
         let e = pick_role(Some(&two), None, None).unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::Config);
+        assert_eq!(e.kind(), crate::ErrorKind::RoleChoice);
+        assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("arn:demo:iam::2:root"));
         assert_eq!(pick_role(Some(&two), None, Some(&two[1])).unwrap(), two[1]);
         assert_eq!(

@@ -1,0 +1,483 @@
+//! The tray icon and its menu, on the main thread.
+
+use crate::icon::{self, Look};
+use crate::{autostart, notifier, UiMsg};
+use astran_creds::scheduler::AccountView;
+use astran_creds::session::Session;
+use std::process::Child;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tray_icon::menu::{
+    CheckMenuItem, IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu,
+};
+use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
+
+pub struct TrayApp {
+    tray: TrayIcon,
+    session: Arc<Session>,
+    rt: tokio::runtime::Handle,
+    wake: Arc<Notify>,
+    ui: Sender<UiMsg>,
+    views: Vec<AccountView>,
+    look: Look,
+    window: Option<Child>,
+    clipboard: Option<arboard::Clipboard>,
+}
+
+/// Local wall-clock time as HH:MM.
+pub fn hhmm(t: OffsetDateTime) -> String {
+    #[cfg(unix)]
+    {
+        let secs = t.unix_timestamp() as libc::time_t;
+        // SAFETY: localtime_r writes into the struct we own.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        if !unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+            return format!("{:02}:{:02}", tm.tm_hour, tm.tm_min);
+        }
+    }
+    format!("{:02}:{:02} UTC", t.hour(), t.minute())
+}
+
+/// The words for one account: "astran: valid until 14:32 (next refresh 14:12)".
+pub fn describe(v: &AccountView, now: OffsetDateTime) -> String {
+    let until = |e: OffsetDateTime| {
+        if e > now {
+            format!("valid until {}", hhmm(e))
+        } else {
+            format!("expired at {}", hhmm(e))
+        }
+    };
+    let p = &v.profile;
+    match (v.logged_in, v.login_required, v.credentials_expire_at) {
+        (_, true, Some(e)) => format!("{p}: login required ({})", until(e)),
+        (_, true, None) => format!("{p}: login required"),
+        (true, false, Some(e)) if v.failures > 0 => {
+            format!("{p}: {}, renewing keeps failing", until(e))
+        }
+        (true, false, Some(e)) => match v.next_refresh_at {
+            Some(n) if e > now => format!("{p}: {} (next refresh {})", until(e), hhmm(n.max(now))),
+            _ => format!("{p}: {}", until(e)),
+        },
+        (true, false, None) => format!("{p}: logged in, credentials pending"),
+        (false, false, Some(e)) if e > now => format!("{p}: not logged in ({})", until(e)),
+        (false, false, _) => format!("{p}: logged out"),
+    }
+}
+
+pub fn look_of(views: &[AccountView], now: OffsetDateTime) -> Look {
+    if views.iter().any(|v| v.failures > 0) {
+        return Look::Error;
+    }
+    if views.iter().any(|v| {
+        v.login_required || (!v.logged_in && v.credentials_expire_at.is_some_and(|e| e > now))
+    }) {
+        return Look::Attention;
+    }
+    if views.iter().any(|v| v.logged_in) {
+        return Look::Fresh;
+    }
+    Look::LoggedOut
+}
+
+fn icon(look: Look) -> Icon {
+    Icon::from_rgba(icon::rgba(look, 32), 32, 32).expect("32x32 RGBA icon")
+}
+
+fn account_items(v: &AccountView, now: OffsetDateTime) -> Vec<Box<dyn IsMenuItem>> {
+    let a = &v.account;
+    let login_text = if v.login_required {
+        "Log in again…"
+    } else {
+        "Log in…"
+    };
+    vec![
+        Box::new(MenuItem::with_id(
+            format!("status:{a}"),
+            describe(v, now),
+            false,
+            None,
+        )),
+        Box::new(PredefinedMenuItem::separator()),
+        Box::new(MenuItem::with_id(
+            format!("login:{a}"),
+            login_text,
+            true,
+            None,
+        )),
+        Box::new(MenuItem::with_id(
+            format!("refresh:{a}"),
+            "Refresh now",
+            v.logged_in,
+            None,
+        )),
+        Box::new(MenuItem::with_id(
+            format!("copy:{a}"),
+            "Copy export lines",
+            v.credentials_expire_at.is_some(),
+            None,
+        )),
+        Box::new(MenuItem::with_id(
+            format!("folder:{a}"),
+            "Open credentials folder",
+            true,
+            None,
+        )),
+        Box::new(MenuItem::with_id(
+            format!("logout:{a}"),
+            "Log out",
+            v.logged_in,
+            None,
+        )),
+    ]
+}
+
+pub fn build_menu(views: &[AccountView], now: OffsetDateTime) -> Menu {
+    let menu = Menu::new();
+    if views.len() <= 1 {
+        let fallback = AccountView {
+            account: "default".into(),
+            profile: "astran".into(),
+            credentials_expire_at: None,
+            next_refresh_at: None,
+            login_required: false,
+            logged_in: false,
+            failures: 0,
+            last_error: None,
+        };
+        let v = views.first().unwrap_or(&fallback);
+        for item in account_items(v, now) {
+            let _ = menu.append(item.as_ref());
+        }
+    } else {
+        for v in views {
+            let sub = Submenu::with_id(
+                format!("account:{}", v.account),
+                format!("{} ({})", v.account, v.profile),
+                true,
+            );
+            for item in account_items(v, now) {
+                let _ = sub.append(item.as_ref());
+            }
+            let _ = menu.append(&sub);
+        }
+    }
+    let _ = menu.append(&PredefinedMenuItem::separator());
+    let _ = menu.append(&MenuItem::with_id("settings", "Settings…", true, None));
+    let _ = menu.append(&CheckMenuItem::with_id(
+        "autostart",
+        "Start at login",
+        true,
+        autostart::is_enabled(),
+        None,
+    ));
+    let _ = menu.append(&PredefinedMenuItem::separator());
+    let _ = menu.append(&MenuItem::with_id("quit", "Quit", true, None));
+    menu
+}
+
+fn tooltip(views: &[AccountView], now: OffsetDateTime) -> String {
+    if views.is_empty() {
+        return "Astran: logged out".into();
+    }
+    views
+        .iter()
+        .map(|v| describe(v, now))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl TrayApp {
+    pub fn new(
+        session: Arc<Session>,
+        rt: tokio::runtime::Handle,
+        wake: Arc<Notify>,
+        ui: Sender<UiMsg>,
+    ) -> Result<Self, String> {
+        let now = OffsetDateTime::now_utc();
+        let menu = build_menu(&[], now);
+        let tray = TrayIconBuilder::new()
+            .with_id("astran-tray")
+            .with_title("Astran credentials")
+            .with_tooltip(tooltip(&[], now))
+            .with_icon(icon(Look::LoggedOut))
+            .with_menu(Box::new(menu))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let tx = ui.clone();
+        MenuEvent::set_event_handler(Some(move |e: MenuEvent| {
+            let _ = tx.send(UiMsg::Menu(e.id.0.clone()));
+        }));
+        Ok(TrayApp {
+            tray,
+            session,
+            rt,
+            wake,
+            ui,
+            views: Vec::new(),
+            look: Look::LoggedOut,
+            window: None,
+            clipboard: None,
+        })
+    }
+
+    fn render(&mut self) {
+        let now = OffsetDateTime::now_utc();
+        let look = look_of(&self.views, now);
+        if look != self.look {
+            let _ = self.tray.set_icon(Some(icon(look)));
+            log::info!("tray: {}", look.name());
+            self.look = look;
+        }
+        let _ = self.tray.set_tooltip(Some(tooltip(&self.views, now)));
+        self.tray
+            .set_menu(Some(Box::new(build_menu(&self.views, now))));
+    }
+
+    /// Handle one message; `false` means quit.
+    pub fn handle(&mut self, msg: UiMsg) -> bool {
+        match msg {
+            UiMsg::Views(v) => {
+                self.views = v;
+                self.render();
+            }
+            UiMsg::OpenLogin(acct) => self.open_window("--login", acct),
+            UiMsg::LoggedIn(o) => {
+                notifier::show(
+                    &format!("Logged in as {}", o.email),
+                    &format!("Profile {} valid until {}.", o.profile, hhmm(o.expires_at)),
+                    false,
+                    None,
+                    None,
+                );
+            }
+            UiMsg::Info(summary, body) => notifier::show(&summary, &body, false, None, None),
+            UiMsg::Menu(id) => return self.menu(&id),
+            UiMsg::Quit => return false,
+        }
+        true
+    }
+
+    fn menu(&mut self, id: &str) -> bool {
+        let (what, acct) = id
+            .split_once(':')
+            .map(|(w, a)| (w, Some(a.to_owned())))
+            .unwrap_or((id, None));
+        log::info!("menu: {what}");
+        match what {
+            "quit" => return false,
+            "login" => self.open_window("--login", acct),
+            "settings" => self.open_window("--settings", None),
+            "refresh" => {
+                let (s, w, ui) = (self.session.clone(), self.wake.clone(), self.ui.clone());
+                self.rt.spawn(async move {
+                    if let Err(e) = s.refresh(acct.as_deref()).await {
+                        let _ = ui.send(UiMsg::Info("Refresh failed".into(), e.to_string()));
+                    }
+                    w.notify_one();
+                });
+            }
+            "logout" => {
+                let (s, w, ui) = (self.session.clone(), self.wake.clone(), self.ui.clone());
+                self.rt.spawn(async move {
+                    if let Err(e) = s.logout(acct.as_deref(), false).await {
+                        let _ = ui.send(UiMsg::Info("Log out failed".into(), e.to_string()));
+                    }
+                    w.notify_one();
+                });
+            }
+            "copy" => self.copy_export(acct),
+            "folder" => self.open_folder(),
+            "autostart" => {
+                let on = !autostart::is_enabled();
+                if let Err(e) = autostart::set_enabled(on) {
+                    notifier::show(
+                        "Cannot change start at login",
+                        &e.to_string(),
+                        false,
+                        None,
+                        None,
+                    );
+                }
+                self.render();
+            }
+            _ => {}
+        }
+        true
+    }
+
+    fn copy_export(&mut self, acct: Option<String>) {
+        let s = self.session.clone();
+        let creds = self
+            .rt
+            .block_on(async move { s.credentials(acct.as_deref(), time::Duration::ZERO).await });
+        let text = match creds {
+            Ok(c) => {
+                let mut t = format!(
+                    "export AWS_ACCESS_KEY_ID='{}'\nexport AWS_SECRET_ACCESS_KEY='{}'\n",
+                    c.access_key_id,
+                    c.secret_access_key.expose()
+                );
+                if let Some(tok) = &c.session_token {
+                    t.push_str(&format!("export AWS_SESSION_TOKEN='{}'\n", tok.expose()));
+                }
+                astran_creds::secret::Secret::new(t)
+            }
+            Err(e) => {
+                notifier::show("Nothing to copy", &e.to_string(), false, None, None);
+                return;
+            }
+        };
+        if self.clipboard.is_none() {
+            self.clipboard = arboard::Clipboard::new().ok();
+        }
+        match self
+            .clipboard
+            .as_mut()
+            .map(|c| c.set_text(text.expose().to_owned()))
+        {
+            Some(Ok(())) => notifier::show(
+                "Copied",
+                "The export lines are on the clipboard.",
+                false,
+                None,
+                None,
+            ),
+            _ => notifier::show(
+                "Cannot copy",
+                "No clipboard is available in this session.",
+                false,
+                None,
+                None,
+            ),
+        }
+    }
+
+    fn open_folder(&self) {
+        let dir = match astran_creds::credfile::default_path() {
+            Ok(p) => p.parent().map(|d| d.to_path_buf()).unwrap_or_default(),
+            Err(e) => {
+                notifier::show("Cannot open the folder", &e.to_string(), false, None, None);
+                return;
+            }
+        };
+        let _ = std::fs::create_dir_all(&dir);
+        #[cfg(target_os = "macos")]
+        let opener = "open";
+        #[cfg(windows)]
+        let opener = "explorer";
+        #[cfg(all(unix, not(target_os = "macos")))]
+        let opener = "xdg-open";
+        if let Err(e) = std::process::Command::new(opener).arg(&dir).spawn() {
+            notifier::show(
+                "Cannot open the folder",
+                &format!("{opener}: {e}"),
+                false,
+                None,
+                None,
+            );
+        }
+    }
+
+    fn window_bin() -> std::path::PathBuf {
+        if let Some(p) = std::env::var_os("ASTRAN_WINDOW_BIN").filter(|p| !p.is_empty()) {
+            return p.into();
+        }
+        let name = if cfg!(windows) {
+            "astran-tray-window.exe"
+        } else {
+            "astran-tray-window"
+        };
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join(name)))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| name.into())
+    }
+
+    fn open_window(&mut self, mode: &str, acct: Option<String>) {
+        if let Some(c) = self.window.as_mut() {
+            if matches!(c.try_wait(), Ok(None)) {
+                log::info!("a window is already open");
+                return;
+            }
+        }
+        let mut cmd = std::process::Command::new(Self::window_bin());
+        cmd.arg(mode).env(
+            "ASTRAN_CONTROL_SOCKET",
+            astran_creds::control::socket_path(),
+        );
+        if let Some(a) = acct {
+            cmd.args(["--account", &a]);
+        }
+        match cmd.spawn() {
+            Ok(c) => self.window = Some(c),
+            Err(e) => notifier::show(
+                "Cannot open the window",
+                &format!("{} could not be started: {e}", Self::window_bin().display()),
+                false,
+                None,
+                None,
+            ),
+        }
+    }
+}
+
+impl Drop for TrayApp {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.window.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> AccountView {
+        AccountView {
+            account: "default".into(),
+            profile: "astran".into(),
+            credentials_expire_at: None,
+            next_refresh_at: None,
+            login_required: false,
+            logged_in: false,
+            failures: 0,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn words_and_looks() {
+        let now = OffsetDateTime::now_utc();
+        let v = view();
+        assert_eq!(describe(&v, now), "astran: logged out");
+        assert_eq!(look_of(&[v.clone()], now), Look::LoggedOut);
+        let fresh = AccountView {
+            logged_in: true,
+            credentials_expire_at: Some(now + time::Duration::hours(1)),
+            next_refresh_at: Some(now + time::Duration::minutes(50)),
+            ..v.clone()
+        };
+        let d = describe(&fresh, now);
+        assert!(
+            d.starts_with("astran: valid until ") && d.contains("(next refresh "),
+            "{d}"
+        );
+        assert_eq!(look_of(&[fresh.clone()], now), Look::Fresh);
+        let req = AccountView {
+            login_required: true,
+            ..fresh.clone()
+        };
+        assert!(describe(&req, now).starts_with("astran: login required (valid until"));
+        assert_eq!(look_of(&[req], now), Look::Attention);
+        let failing = AccountView {
+            failures: 2,
+            ..fresh
+        };
+        assert_eq!(look_of(&[failing], now), Look::Error);
+    }
+}
