@@ -28,6 +28,15 @@ fn main() {
         println!("astran-tray {}", env!("CARGO_PKG_VERSION"));
         return;
     }
+    // `--icon-rgba SIZE`: the fresh-state icon as raw RGBA on stdout (scripts/icons.sh makes
+    // the app icons from it, so every icon is the same drawing).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--icon-rgba") {
+        let size = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(&icon::rgba(icon::Look::Fresh, size));
+        return;
+    }
     if std::env::args().any(|a| a == "--help" || a == "-h") {
         println!("astran-tray: keeps your Astran AWS profile fresh from the system tray.\n\nUsage: astran-tray\n\nLog in, refresh, settings and quit are in the tray menu. See README for the\nenvironment variables it honours.");
         return;

@@ -1,0 +1,119 @@
+//! The login and settings windows. Started by the tray agent (`--login [--account NAME]` or
+//! `--settings`), talking to it over its control socket; exits when the window closes. The
+//! password goes from the form to the agent over that socket and nowhere else.
+
+use astran_creds::config::AccountConfig;
+use astran_creds::control::{self, Request};
+use astran_creds::error::WireError;
+use astran_creds::secret::Secret;
+use serde::Serialize;
+use std::time::Duration;
+use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
+
+/// How long a login may take before the window gives up waiting for the agent (the agent's
+/// own HTTP timeouts are shorter).
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(90);
+const QUICK: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Serialize)]
+struct Args {
+    mode: String,
+    account: Option<String>,
+}
+
+fn parse_args() -> Args {
+    let mut mode = "login".to_string();
+    let mut account = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--login" => mode = "login".into(),
+            "--settings" => mode = "settings".into(),
+            "--account" => account = it.next(),
+            _ => {}
+        }
+    }
+    Args { mode, account }
+}
+
+async fn agent(req: Request, timeout: Duration) -> Result<serde_json::Value, WireError> {
+    control::call(&control::socket_path(), &req, timeout).await.map_err(|e| e.to_wire())
+}
+
+#[tauri::command]
+fn window_args(args: tauri::State<'_, Args>) -> Args {
+    args.inner().clone()
+}
+
+#[tauri::command]
+async fn login(
+    email: String,
+    password: String,
+    account: Option<String>,
+    role_arn: Option<String>,
+    remember_password: bool,
+) -> Result<serde_json::Value, WireError> {
+    let password = Secret::new(password);
+    agent(
+        Request::Login {
+            account: account.filter(|a| !a.is_empty()),
+            email,
+            password,
+            role_arn: role_arn.filter(|r| !r.is_empty()),
+            remember_password: Some(remember_password),
+        },
+        LOGIN_TIMEOUT,
+    )
+    .await
+}
+
+#[tauri::command]
+async fn get_settings() -> Result<serde_json::Value, WireError> {
+    agent(Request::GetSettings, QUICK).await
+}
+
+#[tauri::command]
+async fn save_settings(account: String, settings: AccountConfig, make_default: bool) -> Result<serde_json::Value, WireError> {
+    agent(Request::SaveSettings { account, settings, make_default }, QUICK).await
+}
+
+#[tauri::command]
+async fn status() -> Result<serde_json::Value, WireError> {
+    agent(Request::Status, QUICK).await
+}
+
+#[tauri::command]
+fn finish(app: tauri::AppHandle) {
+    app.exit(0);
+}
+
+pub fn run() {
+    let args = parse_args();
+    let (label, page, title, size) = match args.mode.as_str() {
+        "settings" => ("settings", "settings.html", "Astran settings", (460.0, 620.0)),
+        _ => ("login", "login.html", "Log in to Astran", (380.0, 500.0)),
+    };
+    let result = tauri::Builder::default()
+        .manage(args)
+        .invoke_handler(tauri::generate_handler![window_args, login, get_settings, save_settings, status, finish])
+        .setup(move |app| {
+            WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
+                .title(title)
+                .inner_size(size.0, size.1)
+                .resizable(false)
+                .center()
+                .focused(true)
+                .build()?;
+            Ok(())
+        })
+        .on_window_event(|w, e| {
+            if let tauri::WindowEvent::Destroyed = e {
+                w.app_handle().exit(0);
+            }
+        })
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("astran-tray-window: {e}");
+        std::process::exit(1);
+    }
+}
