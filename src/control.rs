@@ -323,6 +323,9 @@ fn redact_serde(e: &serde_json::Error) -> String {
     .to_lowercase()
 }
 
+/// A hook called with each successful login.
+pub type OnLogin = Box<dyn Fn(&crate::session::LoginOutcome) + Send + Sync>;
+
 /// The standard handler: the session facade plus a hook to wake the scheduler.
 pub struct SessionHandler {
     pub session: Arc<Session>,
@@ -331,7 +334,7 @@ pub struct SessionHandler {
     /// Called for `ShowLogin` (the tray opens its login window); `None`: not supported.
     pub on_show_login: Option<Box<dyn Fn(Option<String>) + Send + Sync>>,
     /// Called after a successful login through the socket (the tray's notification).
-    pub on_login: Option<Box<dyn Fn(&crate::session::LoginOutcome) + Send + Sync>>,
+    pub on_login: Option<OnLogin>,
 }
 
 impl Handler for SessionHandler {

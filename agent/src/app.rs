@@ -16,6 +16,7 @@ use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
 
 pub struct TrayApp {
     tray: TrayIcon,
+    menu: TrayMenu,
     session: Arc<Session>,
     rt: tokio::runtime::Handle,
     wake: Arc<Notify>,
@@ -85,71 +86,92 @@ fn icon(look: Look) -> Icon {
     Icon::from_rgba(icon::rgba(look, 32), 32, 32).expect("32x32 RGBA icon")
 }
 
-fn account_items(v: &AccountView, now: OffsetDateTime) -> Vec<Box<dyn IsMenuItem>> {
-    let a = &v.account;
-    let login_text = if v.login_required {
-        "Log in again…"
-    } else {
-        "Log in…"
-    };
-    vec![
-        Box::new(MenuItem::with_id(
-            format!("status:{a}"),
-            describe(v, now),
-            false,
-            None,
-        )),
-        Box::new(PredefinedMenuItem::separator()),
-        Box::new(MenuItem::with_id(
-            format!("login:{a}"),
-            login_text,
-            true,
-            None,
-        )),
-        Box::new(MenuItem::with_id(
-            format!("refresh:{a}"),
-            "Refresh now",
-            v.logged_in,
-            None,
-        )),
-        Box::new(MenuItem::with_id(
-            format!("copy:{a}"),
-            "Copy export lines",
-            v.credentials_expire_at.is_some(),
-            None,
-        )),
-        Box::new(MenuItem::with_id(
+/// The menu items whose words change, kept so updates happen in place: the menu keeps its
+/// item ids, so a panel never clicks a stale one.
+struct AccountItems {
+    status: MenuItem,
+    login: MenuItem,
+    refresh: MenuItem,
+    copy: MenuItem,
+    logout: MenuItem,
+}
+
+impl AccountItems {
+    fn new(a: &str) -> Self {
+        AccountItems {
+            status: MenuItem::with_id(format!("status:{a}"), "", false, None),
+            login: MenuItem::with_id(format!("login:{a}"), "Log in…", true, None),
+            refresh: MenuItem::with_id(format!("refresh:{a}"), "Refresh now", false, None),
+            copy: MenuItem::with_id(format!("copy:{a}"), "Copy export lines", false, None),
+            logout: MenuItem::with_id(format!("logout:{a}"), "Log out", false, None),
+        }
+    }
+
+    fn append_to(&self, a: &str, push: &mut dyn FnMut(&dyn IsMenuItem)) {
+        push(&self.status);
+        push(&PredefinedMenuItem::separator());
+        push(&self.login);
+        push(&self.refresh);
+        push(&self.copy);
+        push(&MenuItem::with_id(
             format!("folder:{a}"),
             "Open credentials folder",
             true,
             None,
-        )),
-        Box::new(MenuItem::with_id(
-            format!("logout:{a}"),
-            "Log out",
-            v.logged_in,
-            None,
-        )),
-    ]
+        ));
+        push(&self.logout);
+    }
+
+    fn update(&self, v: &AccountView, now: OffsetDateTime) {
+        self.status.set_text(describe(v, now));
+        self.login.set_text(if v.login_required {
+            "Log in again…"
+        } else {
+            "Log in…"
+        });
+        self.refresh.set_enabled(v.logged_in);
+        self.copy.set_enabled(v.credentials_expire_at.is_some());
+        self.logout.set_enabled(v.logged_in);
+    }
 }
 
-pub fn build_menu(views: &[AccountView], now: OffsetDateTime) -> Menu {
+pub struct TrayMenu {
+    names: Vec<String>,
+    items: Vec<AccountItems>,
+    autostart: CheckMenuItem,
+}
+
+fn placeholder() -> AccountView {
+    AccountView {
+        account: "default".into(),
+        profile: "astran".into(),
+        credentials_expire_at: None,
+        next_refresh_at: None,
+        login_required: false,
+        logged_in: false,
+        failures: 0,
+        last_error: None,
+    }
+}
+
+/// Build the menu for `views` (one account: flat; several: a submenu each).
+pub fn build_menu(views: &[AccountView], now: OffsetDateTime) -> (Menu, TrayMenu) {
+    let fallback = [placeholder()];
+    let views = if views.is_empty() {
+        &fallback[..]
+    } else {
+        views
+    };
     let menu = Menu::new();
-    if views.len() <= 1 {
-        let fallback = AccountView {
-            account: "default".into(),
-            profile: "astran".into(),
-            credentials_expire_at: None,
-            next_refresh_at: None,
-            login_required: false,
-            logged_in: false,
-            failures: 0,
-            last_error: None,
-        };
-        let v = views.first().unwrap_or(&fallback);
-        for item in account_items(v, now) {
-            let _ = menu.append(item.as_ref());
-        }
+    let mut items = Vec::new();
+    if views.len() == 1 {
+        let v = &views[0];
+        let it = AccountItems::new(&v.account);
+        it.append_to(&v.account, &mut |i| {
+            let _ = menu.append(i);
+        });
+        it.update(v, now);
+        items.push(it);
     } else {
         for v in views {
             let sub = Submenu::with_id(
@@ -157,24 +179,56 @@ pub fn build_menu(views: &[AccountView], now: OffsetDateTime) -> Menu {
                 format!("{} ({})", v.account, v.profile),
                 true,
             );
-            for item in account_items(v, now) {
-                let _ = sub.append(item.as_ref());
-            }
+            let it = AccountItems::new(&v.account);
+            it.append_to(&v.account, &mut |i| {
+                let _ = sub.append(i);
+            });
+            it.update(v, now);
+            items.push(it);
             let _ = menu.append(&sub);
         }
     }
-    let _ = menu.append(&PredefinedMenuItem::separator());
-    let _ = menu.append(&MenuItem::with_id("settings", "Settings…", true, None));
-    let _ = menu.append(&CheckMenuItem::with_id(
+    let autostart = CheckMenuItem::with_id(
         "autostart",
         "Start at login",
         true,
         autostart::is_enabled(),
         None,
-    ));
+    );
+    let _ = menu.append(&PredefinedMenuItem::separator());
+    let _ = menu.append(&MenuItem::with_id("settings", "Settings…", true, None));
+    let _ = menu.append(&autostart);
     let _ = menu.append(&PredefinedMenuItem::separator());
     let _ = menu.append(&MenuItem::with_id("quit", "Quit", true, None));
-    menu
+    let names = views.iter().map(|v| v.account.clone()).collect();
+    (
+        menu,
+        TrayMenu {
+            names,
+            items,
+            autostart,
+        },
+    )
+}
+
+impl TrayMenu {
+    /// Update in place; `false` when the accounts changed and the menu must be rebuilt.
+    fn update(&self, views: &[AccountView], now: OffsetDateTime) -> bool {
+        let fallback = [placeholder()];
+        let views = if views.is_empty() {
+            &fallback[..]
+        } else {
+            views
+        };
+        if views.iter().map(|v| &v.account).ne(self.names.iter()) {
+            return false;
+        }
+        for (it, v) in self.items.iter().zip(views) {
+            it.update(v, now);
+        }
+        self.autostart.set_checked(autostart::is_enabled());
+        true
+    }
 }
 
 fn tooltip(views: &[AccountView], now: OffsetDateTime) -> String {
@@ -196,7 +250,7 @@ impl TrayApp {
         ui: Sender<UiMsg>,
     ) -> Result<Self, String> {
         let now = OffsetDateTime::now_utc();
-        let menu = build_menu(&[], now);
+        let (menu, handles) = build_menu(&[], now);
         let tray = TrayIconBuilder::new()
             .with_id("astran-tray")
             .with_title("Astran credentials")
@@ -211,6 +265,7 @@ impl TrayApp {
         }));
         Ok(TrayApp {
             tray,
+            menu: handles,
             session,
             rt,
             wake,
@@ -231,8 +286,11 @@ impl TrayApp {
             self.look = look;
         }
         let _ = self.tray.set_tooltip(Some(tooltip(&self.views, now)));
-        self.tray
-            .set_menu(Some(Box::new(build_menu(&self.views, now))));
+        if !self.menu.update(&self.views, now) {
+            let (menu, handles) = build_menu(&self.views, now);
+            self.tray.set_menu(Some(Box::new(menu)));
+            self.menu = handles;
+        }
     }
 
     /// Handle one message; `false` means quit.
@@ -455,7 +513,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let v = view();
         assert_eq!(describe(&v, now), "astran: logged out");
-        assert_eq!(look_of(&[v.clone()], now), Look::LoggedOut);
+        assert_eq!(look_of(std::slice::from_ref(&v), now), Look::LoggedOut);
         let fresh = AccountView {
             logged_in: true,
             credentials_expire_at: Some(now + time::Duration::hours(1)),
@@ -467,7 +525,7 @@ mod tests {
             d.starts_with("astran: valid until ") && d.contains("(next refresh "),
             "{d}"
         );
-        assert_eq!(look_of(&[fresh.clone()], now), Look::Fresh);
+        assert_eq!(look_of(std::slice::from_ref(&fresh), now), Look::Fresh);
         let req = AccountView {
             login_required: true,
             ..fresh.clone()

@@ -37,7 +37,9 @@ fn parse_args() -> Args {
 }
 
 async fn agent(req: Request, timeout: Duration) -> Result<serde_json::Value, WireError> {
-    control::call(&control::socket_path(), &req, timeout).await.map_err(|e| e.to_wire())
+    control::call(&control::socket_path(), &req, timeout)
+        .await
+        .map_err(|e| e.to_wire())
 }
 
 #[tauri::command]
@@ -73,8 +75,20 @@ async fn get_settings() -> Result<serde_json::Value, WireError> {
 }
 
 #[tauri::command]
-async fn save_settings(account: String, settings: AccountConfig, make_default: bool) -> Result<serde_json::Value, WireError> {
-    agent(Request::SaveSettings { account, settings, make_default }, QUICK).await
+async fn save_settings(
+    account: String,
+    settings: AccountConfig,
+    make_default: bool,
+) -> Result<serde_json::Value, WireError> {
+    agent(
+        Request::SaveSettings {
+            account,
+            settings,
+            make_default,
+        },
+        QUICK,
+    )
+    .await
 }
 
 #[tauri::command]
@@ -90,12 +104,24 @@ fn finish(app: tauri::AppHandle) {
 pub fn run() {
     let args = parse_args();
     let (label, page, title, size) = match args.mode.as_str() {
-        "settings" => ("settings", "settings.html", "Astran settings", (460.0, 620.0)),
+        "settings" => (
+            "settings",
+            "settings.html",
+            "Astran settings",
+            (460.0, 620.0),
+        ),
         _ => ("login", "login.html", "Log in to Astran", (380.0, 500.0)),
     };
     let result = tauri::Builder::default()
         .manage(args)
-        .invoke_handler(tauri::generate_handler![window_args, login, get_settings, save_settings, status, finish])
+        .invoke_handler(tauri::generate_handler![
+            window_args,
+            login,
+            get_settings,
+            save_settings,
+            status,
+            finish
+        ])
         .setup(move |app| {
             WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
                 .title(title)

@@ -11,8 +11,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// The workspace root (these helpers are shared by the packages' test suites).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let mut p = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !p.join("Cargo.lock").exists() && p.pop() {}
+    p
 }
 
 pub fn venv_bin(name: &str) -> PathBuf {
@@ -32,17 +35,55 @@ pub fn bin_dir() -> PathBuf {
 }
 
 pub fn astran_creds_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_astran-creds"))
+    workspace_bin("astran-creds")
 }
 
-pub fn test_idp_bin() -> PathBuf {
-    let p = bin_dir().join("astran-test-idp");
+/// A binary of this workspace, built by `cargo build --workspace`.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
     assert!(
         p.exists(),
         "{} is missing: run `cargo build --workspace` first",
         p.display()
     );
     p
+}
+
+pub fn test_idp_bin() -> PathBuf {
+    workspace_bin("astran-test-idp")
+}
+
+/// An Xvfb display, one per test binary.
+pub fn display() -> &'static str {
+    static DISPLAY: OnceLock<String> = OnceLock::new();
+    DISPLAY.get_or_init(|| {
+        for n in 90..130 {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let d = format!(":{n}");
+            let child = Command::new("Xvfb")
+                .args([
+                    d.as_str(),
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb is missing: run scripts/setup.sh");
+            keep_for_process(child);
+            let sock = format!("/tmp/.X11-unix/X{n}");
+            wait_for("Xvfb", Duration::from_secs(20), || {
+                Path::new(&sock).exists()
+            });
+            return d;
+        }
+        panic!("no free X display number");
+    })
 }
 
 static CHILD_PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
@@ -370,6 +411,18 @@ impl Env {
         self
     }
 
+    /// Any program with the scene's environment (home, bus, files, keyring namespace).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        self.base_env(&mut c);
+        c
+    }
+
+    /// The scene's control socket (one per scene, so agents of parallel tests never meet).
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.path().join("run/agent.sock")
+    }
+
     fn base_env(&self, c: &mut Command) {
         let bus = bus();
         c.env_clear()
@@ -380,7 +433,8 @@ impl Env {
             .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
             .env("AWS_SHARED_CREDENTIALS_FILE", &self.creds)
             .env("AWS_CONFIG_FILE", &self.aws_config)
-            .env("ASTRAN_KEYRING_SERVICE", &self.keyring_service);
+            .env("ASTRAN_KEYRING_SERVICE", &self.keyring_service)
+            .env("ASTRAN_CONTROL_SOCKET", self.control_socket());
         for (k, v) in &self.extra_env {
             c.env(k, v);
         }
@@ -388,8 +442,7 @@ impl Env {
 
     /// `astran-creds` with the scene's environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(astran_creds_bin());
-        self.base_env(&mut c);
+        let mut c = self.command(astran_creds_bin());
         c.env("ASTRAN_IDP_URL", &self.idp.token_url)
             .env("ASTRAN_STS_ENDPOINT", &self.sts)
             .env("ASTRAN_HTTP_TIMEOUT_SECS", "3")
@@ -490,4 +543,85 @@ pub fn assert_ok(o: &Output, what: &str) {
 pub fn file_mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+// ---------------------------------------------------------------------------------------
+// The tray: a StatusNotifierWatcher on the shared bus, and helpers to read and click menus.
+
+/// Starts (once) the test StatusNotifier host; returns the file where it records items.
+pub fn sni_watcher() -> &'static PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let b = bus();
+        let file = b.runtime_dir.join("sni-items.jsonl");
+        let mut child = Command::new(venv_bin("python"))
+            .arg(root().join("tests/support/sni_host.py"))
+            .arg("watch")
+            .arg(&file)
+            .env("DBUS_SESSION_BUS_ADDRESS", &b.address)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the StatusNotifier host");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        keep_for_process(child);
+        file
+    })
+}
+
+/// The bus name of the tray item registered by process `pid`, if any.
+pub fn tray_service(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(sni_watcher()).unwrap_or_default();
+    let prefix = format!("org.kde.StatusNotifierItem-{pid}-");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["service"].as_str().map(str::to_owned))
+        .find(|s| s.starts_with(&prefix))
+}
+
+fn sni(args: &[&str]) -> Output {
+    Command::new(venv_bin("python"))
+        .arg(root().join("tests/support/sni_host.py"))
+        .args(args)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
+        .output()
+        .unwrap()
+}
+
+/// The item's properties and menu layout.
+pub fn tray_menu(service: &str) -> serde_json::Value {
+    let o = sni(&["menu", service]);
+    assert_ok(&o, "read the tray menu");
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Labels of the menu (depth first), with "(disabled)" marks.
+pub fn menu_labels(menu: &serde_json::Value) -> Vec<String> {
+    fn walk(n: &serde_json::Value, out: &mut Vec<String>) {
+        for c in n["children"].as_array().into_iter().flatten() {
+            let label = c["label"].as_str().unwrap_or("").replace('_', "");
+            if c["type"] != "separator" {
+                let mut l = label;
+                if c["enabled"] == false {
+                    l.push_str(" (disabled)");
+                }
+                if c["toggle_state"] == 1 {
+                    l.push_str(" [x]");
+                }
+                out.push(l);
+            }
+            walk(c, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&menu["layout"], &mut out);
+    out
+}
+
+pub fn tray_click(service: &str, label: &str) {
+    let o = sni(&["click", service, label]);
+    assert_ok(&o, &format!("click {label}"));
 }

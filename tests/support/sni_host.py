@@ -13,6 +13,10 @@ import sys
 import time
 
 from dbus_next import Variant, BusType
+from dbus_next.errors import DBusError
+
+GONE = {"org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.ServiceUnknown",
+        "org.freedesktop.DBus.Error.NameHasNoOwner", "org.freedesktop.DBus.Error.Disconnected"}
 from dbus_next.aio import MessageBus
 from dbus_next.service import ServiceInterface, method, signal, dbus_property, PropertyAccess
 
@@ -140,7 +144,12 @@ async def main():
             await menu.call_about_to_show(0)
         except Exception:  # noqa: BLE001
             pass
-        await menu.call_event(node["id"], "clicked", Variant("i", 0), int(time.time()))
+        try:
+            await menu.call_event(node["id"], "clicked", Variant("i", 0), int(time.time()))
+        except DBusError as e:
+            # "Quit" may end the item before its reply arrives; anything else is a failure
+            if e.type not in GONE:
+                raise
         print(json.dumps(node))
     else:
         print(__doc__, file=sys.stderr)

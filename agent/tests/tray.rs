@@ -1,0 +1,404 @@
+//! The tray agent end to end: its StatusNotifierItem and dbusmenu on a private session bus
+//! (read and clicked like a panel does), its control socket, its notifications, its scheduler,
+//! against the test IdP, moto and the real AWS CLI.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Agent {
+    guard: Guard,
+    service: String,
+    log: std::path::PathBuf,
+}
+
+impl Agent {
+    fn pid(&self) -> u32 {
+        self.guard.0.id()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn agent_command(env: &Env) -> Command {
+    let mut c = env.command(workspace_bin("astran-tray"));
+    c.env("ASTRAN_IDP_URL", &env.idp.token_url)
+        .env("ASTRAN_STS_ENDPOINT", &env.sts)
+        .env("ASTRAN_HTTP_TIMEOUT_SECS", "3")
+        .env("ASTRAN_WINDOW_BIN", workspace_bin("astran-tray-window"))
+        .env("RUST_LOG", "astran_creds=debug,astran_tray=debug,warn");
+    c
+}
+
+fn start_agent(env: &Env) -> Agent {
+    sni_watcher();
+    let log = env.dir.path().join("agent.log");
+    let mut c = agent_command(env);
+    c.stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let start = Instant::now();
+    let guard = Guard(c.spawn().unwrap());
+    let pid = guard.0.id();
+    let mut service = None;
+    wait_for("the tray item to register", Duration::from_secs(20), || {
+        service = tray_service(pid);
+        service.is_some()
+    });
+    eprintln!("agent registered its tray item after {:?}", start.elapsed());
+    Agent {
+        guard,
+        service: service.unwrap(),
+        log,
+    }
+}
+
+/// One request on the control socket.
+fn control(env: &Env, req: &str) -> serde_json::Value {
+    let mut s = UnixStream::connect(env.control_socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(format!("{req}\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap_or_else(|_| panic!("reply {line:?}"))
+}
+
+fn status_line(env_agent: &Agent) -> String {
+    let m = tray_menu(&env_agent.service);
+    menu_labels(&m).into_iter().next().unwrap_or_default()
+}
+
+fn wait_exit(agent: &mut Agent, within: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = agent.guard.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            start.elapsed() < within,
+            "agent did not exit; log:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn tray_menu_follows_the_session_and_quits() {
+    let env = Env::standard();
+    let mut agent = start_agent(&env);
+    let m = tray_menu(&agent.service);
+    assert_eq!(m["item"]["Id"], "astran-tray");
+    let labels = menu_labels(&m);
+    assert_eq!(
+        labels,
+        vec![
+            "astran: logged out (disabled)",
+            "Log in…",
+            "Refresh now (disabled)",
+            "Copy export lines (disabled)",
+            "Open credentials folder",
+            "Log out (disabled)",
+            "Settings…",
+            "Start at login",
+            "Quit"
+        ]
+    );
+    assert!(m["item"]["ToolTip"][3]
+        .as_str()
+        .unwrap()
+        .contains("astran: logged out"));
+
+    // a login made with the CLI reaches the agent through the control socket
+    assert_ok(&env.login(&[]), "cli login");
+    wait_for(
+        "the menu to show the credentials",
+        Duration::from_secs(10),
+        || status_line(&agent).starts_with("astran: valid until "),
+    );
+    let line = status_line(&agent);
+    assert!(line.contains("(next refresh "), "{line}");
+    let labels = menu_labels(&tray_menu(&agent.service));
+    assert!(
+        labels.contains(&"Refresh now".to_string()) && labels.contains(&"Log out".to_string()),
+        "{labels:?}"
+    );
+
+    // Refresh now
+    let key = env.profile_value("astran", "aws_access_key_id").unwrap();
+    tray_click(&agent.service, "Refresh now");
+    wait_for(
+        "Refresh now to renew the profile",
+        Duration::from_secs(15),
+        || {
+            env.profile_value("astran", "aws_access_key_id")
+                .is_some_and(|k| k != key)
+        },
+    );
+    assert_eq!(env.idp.stats()["refresh_grants"], 1);
+    let b = format!("tray-{}", std::process::id());
+    assert_ok(
+        &env.aws(&[
+            "--profile",
+            "astran",
+            "--endpoint-url",
+            &env.sts,
+            "s3",
+            "mb",
+            &format!("s3://{b}"),
+        ]),
+        "mb",
+    );
+
+    // Start at login writes the XDG autostart entry
+    tray_click(&agent.service, "Start at login");
+    let entry = env.home.join(".config/autostart/astran-tray.desktop");
+    wait_for("the autostart entry", Duration::from_secs(5), || {
+        entry.exists()
+    });
+    assert!(std::fs::read_to_string(&entry).unwrap().contains("Exec="));
+    wait_for("the check mark", Duration::from_secs(5), || {
+        menu_labels(&tray_menu(&agent.service)).contains(&"Start at login [x]".to_string())
+    });
+    tray_click(&agent.service, "Start at login");
+    wait_for("the autostart entry to go", Duration::from_secs(5), || {
+        !entry.exists()
+    });
+
+    // Log out from the menu
+    tray_click(&agent.service, "Log out");
+    wait_for("logged out", Duration::from_secs(10), || {
+        status_line(&agent).starts_with("astran: not logged in")
+    });
+
+    tray_click(&agent.service, "Quit");
+    assert_eq!(
+        wait_exit(&mut agent, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    assert!(!env.control_socket().exists(), "socket removed on quit");
+    let log = agent.log();
+    assert!(!log.contains(PASSWORD), "password in the log");
+}
+
+#[test]
+fn log_in_opens_the_window_and_a_second_agent_stays_out() {
+    let env = Env::standard()
+        .with_env("DISPLAY", display())
+        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+    let agent = start_agent(&env);
+    let o = agent_command(&env).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already running"));
+    tray_click(&agent.service, "Log in");
+    let start = Instant::now();
+    wait_for("the login window process", Duration::from_secs(20), || {
+        Command::new("pgrep")
+            .args([
+                "-P",
+                &agent.pid().to_string(),
+                "-f",
+                "astran-tray-window --login",
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
+    eprintln!("login window process after {:?}", start.elapsed());
+    // clicking again does not open a second one
+    tray_click(&agent.service, "Log in");
+    std::thread::sleep(Duration::from_millis(500));
+    let n = Command::new("pgrep")
+        .args([
+            "-c",
+            "-P",
+            &agent.pid().to_string(),
+            "-f",
+            "astran-tray-window",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&n.stdout).trim(), "1");
+}
+
+#[test]
+fn login_over_the_socket_notifies_and_wrong_password_does_not_write() {
+    let profile = format!("notify{}", std::process::id());
+    let env = Env::standard().with_env("ASTRAN_PROFILE", &profile);
+    let _agent = start_agent(&env);
+    std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
+    std::fs::write(&env.creds, "[keep]\naws_access_key_id = AKIAKEEP\n").unwrap();
+
+    let r = control(
+        &env,
+        &format!(r#"{{"cmd":"login","email":"{EMAIL}","password":"wrong"}}"#),
+    );
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["error"]["kind"], "wrong_credentials");
+    assert!(r["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("wrong email or password"));
+    assert_eq!(env.creds_text(), "[keep]\naws_access_key_id = AKIAKEEP\n");
+
+    let r = control(
+        &env,
+        &format!(r#"{{"cmd":"login","email":"{EMAIL}","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["result"]["profile"], profile.as_str());
+    assert!(env
+        .profile_value(&profile, "aws_access_key_id")
+        .unwrap()
+        .starts_with("ASIA"));
+    wait_for("the login notification", Duration::from_secs(10), || {
+        !notifications_about(&profile).is_empty()
+    });
+    let n = notifications_about(&profile);
+    assert_eq!(n.len(), 1, "{n:#?}");
+    assert_eq!(n[0]["summary"], format!("Logged in as {EMAIL}"));
+    assert!(n[0]["body"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("Profile {profile} valid until ")));
+
+    let st = control(&env, r#"{"cmd":"status"}"#);
+    assert_eq!(st["result"]["accounts"][0]["logged_in"], true);
+}
+
+#[test]
+fn session_end_notifies_login_required_once_and_menu_says_so() {
+    let profile = format!("ended{}", std::process::id());
+    let env = Env::standard().with_env("ASTRAN_PROFILE", &profile);
+    std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &env.config,
+        format!("[accounts.default]\nemail = \"{EMAIL}\"\nduration_seconds = 900\nrefresh_lead_seconds = 897\nnotice_lead_seconds = 900\n"),
+    )
+    .unwrap();
+    let agent = start_agent(&env);
+    let r = control(
+        &env,
+        &format!(r#"{{"cmd":"login","email":"{EMAIL}","password":"{PASSWORD}"}}"#),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    env.idp.control("end-sessions", "{}");
+    wait_for("the login-required notice", Duration::from_secs(30), || {
+        notifications_about(&profile).iter().any(|v| {
+            v["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("Astran login required")
+        })
+    });
+    wait_for("the menu", Duration::from_secs(10), || {
+        status_line(&agent).starts_with(&format!("{profile}: login required"))
+    });
+    assert!(menu_labels(&tray_menu(&agent.service)).contains(&"Log in again…".to_string()));
+    std::thread::sleep(Duration::from_secs(3));
+    let n = notifications_about(&profile);
+    let kinds: Vec<&str> = n.iter().map(|v| v["summary"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|s| s.starts_with("Astran login required"))
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|s| s.contains("expire")).count(),
+        1,
+        "{kinds:?}"
+    );
+    let req = n
+        .iter()
+        .find(|v| {
+            v["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("Astran login required")
+        })
+        .unwrap();
+    assert!(req["body"].as_str().unwrap().contains("Session not active"));
+    assert!(
+        req["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "default"),
+        "clicking opens the login window"
+    );
+}
+
+#[test]
+fn control_socket_refuses_other_users_and_garbage() {
+    let env = Env::standard();
+    let agent = start_agent(&env);
+    let sock = env.control_socket();
+    // garbage, unknown commands, oversized lines: an error reply each, and the agent lives on
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"\x00\xff not json\n{\"cmd\":\"format_disk\"}\n{\"cmd\":\"login\"}\n")
+        .unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    for _ in 0..3 {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["ok"], false, "{line}");
+    }
+    let mut big = UnixStream::connect(&sock).unwrap();
+    big.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = big.write_all(&vec![b'{'; 200_000]);
+    let mut line = String::new();
+    BufReader::new(big).read_line(&mut line).unwrap();
+    assert!(line.contains("longer than"), "{line}");
+    assert_eq!(control(&env, r#"{"cmd":"ping"}"#)["ok"], true);
+
+    // another user: the folder is 0700, and even with it opened up the peer check refuses
+    use std::os::unix::fs::PermissionsExt;
+    let dir = sock.parent().unwrap();
+    assert_eq!(
+        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let script = format!(
+        // read only: the agent answers a refused peer at once and closes
+        "use IO::Socket::UNIX; my $s = IO::Socket::UNIX->new(Peer => '{}') or die \"connect: $!\"; print scalar <$s>;",
+        sock.to_str().unwrap()
+    );
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "perl",
+            "-e",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("other users are refused"),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.contains("accounts"));
+    assert_eq!(control(&env, r#"{"cmd":"ping"}"#)["ok"], true);
+    assert!(agent.log().contains("refused a connection from uid 65534"));
+}
