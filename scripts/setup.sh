@@ -25,4 +25,8 @@ if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/aws ] || ! .venv/bin/pytho
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q 'moto[server]>=5,<6' 'awscli>=1.32,<2' 'dbus-next>=0.2.3' 'selenium>=4.20,<5'
 fi
+# WebDriver for the Tauri window (WebKitWebDriver comes from webkit2gtk-driver above)
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
+  cargo install tauri-driver --locked --version '^2'
+fi
 echo "setup: ok (venv: $(pwd)/.venv)"
