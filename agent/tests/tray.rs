@@ -129,6 +129,25 @@ fn tray_menu_follows_the_session_and_quits() {
         "{labels:?}"
     );
 
+    // the menu as a GTK panel renders it (libdbusmenu-gtk3 on the live menu), under Xvfb
+    let shot = env.dir.path().join("tray-menu.png");
+    let o = Command::new("/usr/bin/python3")
+        .arg(root().join("tests/support/menu_shot.py"))
+        .arg(&agent.service)
+        .arg(&shot)
+        .env("DISPLAY", display())
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
+        .env("NO_AT_BRIDGE", "1")
+        .output()
+        .unwrap();
+    assert_ok(&o, "menu screenshot");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
+    if std::env::var_os("ASTRAN_UPDATE_SCREENSHOTS").is_some() {
+        let dest = root().join("docs/screenshots");
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::copy(&shot, dest.join("tray-menu.png")).unwrap();
+    }
+
     // Refresh now
     let key = env.profile_value("astran", "aws_access_key_id").unwrap();
     tray_click(&agent.service, "Refresh now");
