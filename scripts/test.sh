@@ -10,3 +10,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
+# the .deb: release build, bundle, contents, and the packaged programs run
+bash scripts/package.sh

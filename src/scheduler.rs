@@ -418,7 +418,8 @@ impl Scheduler {
                     crate::clock::rfc3339(exp)
                 ),
             );
-            return None;
+            // wake once more when they run out, so the views say "expired"
+            return Some(exp);
         }
         Some(notice_at)
     }

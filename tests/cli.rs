@@ -286,8 +286,6 @@ fn daemon_notifies_when_the_session_ends() {
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let _daemon = Guard(cmd.spawn().unwrap());
-    let marker = env.keyring_service.clone();
-    let _ = marker;
     // notices mention the profile's expiry time, unique to this test's credentials
     let exp = env
         .profile_value("astran", "x_security_token_expires")
@@ -642,5 +640,35 @@ fn bad_usage_is_exit_2() {
         Some(2),
         "no terminal, no --password-stdin: {:?}",
         text(&o)
+    );
+}
+
+#[test]
+fn a_running_daemon_picks_up_a_new_login_and_stays_single() {
+    let env = Env::standard();
+    write_config(&env, "duration_seconds = 900\nrefresh_lead_seconds = 897\n");
+    let mut cmd = env.cmd(&["daemon", "--notify", "log"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _daemon = Guard(cmd.spawn().unwrap());
+    wait_for(
+        "the daemon's control socket",
+        Duration::from_secs(10),
+        || env.control_socket().exists(),
+    );
+    // a second daemon refuses to start
+    let o = env.run(&["daemon", "--notify", "log"], None);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("already running"));
+    // the daemon slept with nothing to do; the login wakes it through the socket
+    assert_ok(&env.login(&[]), "login");
+    let first = env.profile_value("astran", "aws_access_key_id").unwrap();
+    wait_for(
+        "the daemon to renew the new login",
+        Duration::from_secs(20),
+        || {
+            env.profile_value("astran", "aws_access_key_id")
+                .is_some_and(|k| k != first)
+        },
     );
 }

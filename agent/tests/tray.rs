@@ -421,3 +421,63 @@ fn control_socket_refuses_other_users_and_garbage() {
     assert_eq!(control(&env, r#"{"cmd":"ping"}"#)["ok"], true);
     assert!(agent.log().contains("refused a connection from uid 65534"));
 }
+
+#[test]
+fn settings_are_saved_to_the_shared_config_file() {
+    let env = Env::standard();
+    let _agent = start_agent(&env);
+    std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &env.config,
+        "# my settings\n[accounts.default]\nemail = \"a@b.c\"\n",
+    )
+    .unwrap();
+    let g = control(&env, r#"{"cmd":"get_settings"}"#);
+    assert_eq!(g["ok"], true, "{g}");
+    assert_eq!(
+        g["result"]["config"]["accounts"]["default"]["email"],
+        "a@b.c"
+    );
+    assert_eq!(g["result"]["defaults"]["client_id"], "root-client");
+
+    let r = control(
+        &env,
+        r#"{"cmd":"save_settings","account":"work","make_default":true,"settings":{"email":"w@b.c","profile":"astran-work","duration_seconds":7200,"notice_lead_seconds":300,"sts_endpoint":""}}"#,
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    assert!(text.contains("# my settings"), "comments kept: {text}");
+    assert!(text.starts_with("default_account = \"work\""), "{text}");
+    assert!(
+        text.contains("[accounts.work]")
+            && text.contains("profile = \"astran-work\"")
+            && text.contains("duration_seconds = 7200")
+    );
+    assert!(
+        !text.contains("sts_endpoint"),
+        "empty fields are not written: {text}"
+    );
+    // the CLI reads the same file
+    let st = env.status_json();
+    let work = st["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account"] == "work")
+        .unwrap()
+        .clone();
+    assert_eq!(work["profile"], "astran-work");
+
+    for bad in [
+        r#"{"cmd":"save_settings","account":"x","settings":{"token_url":"http://idp.example.com/token"}}"#,
+        r#"{"cmd":"save_settings","account":"x","settings":{"duration_seconds":60}}"#,
+        r#"{"cmd":"save_settings","account":"a.b","settings":{}}"#,
+    ] {
+        let r = control(&env, bad);
+        assert_eq!(r["ok"], false, "{bad}");
+        assert_eq!(r["error"]["kind"], "config");
+    }
+    assert!(!std::fs::read_to_string(&env.config)
+        .unwrap()
+        .contains("[accounts.x]"));
+}
