@@ -294,7 +294,10 @@ fn login_over_the_socket_notifies_and_wrong_password_does_not_write() {
 #[test]
 fn session_end_notifies_login_required_once_and_menu_says_so() {
     let profile = format!("ended{}", std::process::id());
-    let env = Env::standard().with_env("ASTRAN_PROFILE", &profile);
+    let env = Env::standard()
+        .with_env("ASTRAN_PROFILE", &profile)
+        .with_env("DISPLAY", display())
+        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
     std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
     std::fs::write(
         &env.config,
@@ -353,6 +356,39 @@ fn session_end_notifies_login_required_once_and_menu_says_so() {
             .iter()
             .any(|a| a == "default"),
         "clicking opens the login window"
+    );
+    // clicking the notification opens the login window
+    let id = req["id"].as_u64().unwrap();
+    let o = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--type=method_call",
+            "--dest=org.freedesktop.Notifications",
+            "/org/freedesktop/Notifications",
+            "org.freedesktop.Notifications.Invoke",
+            &format!("uint32:{id}"),
+            "string:default",
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
+        .output()
+        .unwrap();
+    assert_ok(&o, "invoke the notification's action");
+    wait_for(
+        "the login window after the notification click",
+        Duration::from_secs(10),
+        || {
+            Command::new("pgrep")
+                .args([
+                    "-P",
+                    &agent.pid().to_string(),
+                    "-f",
+                    "astran-tray-window --login",
+                ])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        },
     );
 }
 

@@ -37,6 +37,11 @@ class Notifications(ServiceInterface):
         return nid
 
     @method()
+    def Invoke(self, nid: "u", key: "s"):
+        """Test hook: act as if the user clicked action `key` of notification `nid`."""
+        self.ActionInvoked(nid, key)
+
+    @method()
     def CloseNotification(self, nid: "u"):
         self.NotificationClosed(nid, 3)
 
