@@ -189,8 +189,10 @@ impl FallbackStore {
     /// The system keyring, or memory only when `ASTRAN_KEYRING=none`.
     pub fn system() -> Self {
         if std::env::var("ASTRAN_KEYRING").as_deref() == Ok("none") {
+            // chosen, not a failure: no warning
             let s = FallbackStore::new(Box::new(MemoryStore::default()));
-            s.degrade("ASTRAN_KEYRING=none".into());
+            s.degraded.store(true, std::sync::atomic::Ordering::SeqCst);
+            *s.reason.lock().unwrap() = Some("ASTRAN_KEYRING=none".into());
             return s;
         }
         FallbackStore::new(Box::new(KeyringStore::new()))
