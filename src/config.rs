@@ -230,6 +230,11 @@ pub fn update_account(
     if after == before && !text.is_empty() {
         return Ok(());
     }
+    let header = if text.trim().is_empty() {
+        new_file_header()
+    } else {
+        String::new()
+    };
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|e| Error::Config(format!("invalid config file {}: {e}", path.display())))?;
@@ -284,7 +289,27 @@ pub fn update_account(
                 .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
         }
     }
-    crate::credfile::write_atomic(path, doc.to_string().as_bytes())
+    crate::credfile::write_atomic(path, format!("{header}{doc}").as_bytes())
+}
+
+/// The comment a new config file starts with: every key and its default.
+fn new_file_header() -> String {
+    format!(
+        "# astran-tray / astran-creds configuration (shared by the tray and the CLI).\n\
+         # Per account, with their defaults:\n\
+         #   email = \"you@example.com\"\n\
+         #   token_url = \"{DEFAULT_TOKEN_URL}\"\n\
+         #   client_id = \"{DEFAULT_CLIENT_ID}\"\n\
+         #   sts_endpoint = \"https://<tenant>.sts.astran.io\"   (from the role ARN)\n\
+         #   role_arn = \"arn:<tenant>:iam::<id>:root\"         (when the token has several)\n\
+         #   region = \"\"\n\
+         #   profile = \"{DEFAULT_PROFILE}\"\n\
+         #   duration_seconds = {DEFAULT_DURATION}               ({MIN_DURATION} to {MAX_DURATION})\n\
+         #   refresh_lead_seconds = 600      (default: later of 10 min before expiry and 80 % of the lifetime)\n\
+         #   notice_lead_seconds = {DEFAULT_NOTICE_LEAD}\n\
+         #   offline = false                 (scope=offline_access)\n\
+         #   remember_password = false\n\n"
+    )
 }
 
 /// Set `default_account` in the file, keeping its layout.
@@ -399,6 +424,15 @@ mod tests {
         let p = d.path().join("sub/config.toml");
         update_account(&p, "default", |a| a.email = Some("a@b.c".into())).unwrap();
         let mut t = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            t.starts_with("# astran-tray / astran-creds configuration"),
+            "{t}"
+        );
+        assert!(
+            t.contains("#   client_id = \"root-client\"")
+                && t.contains("[accounts.default]\nemail = \"a@b.c\""),
+            "{t}"
+        );
         t.insert_str(0, "# my comment\n");
         std::fs::write(&p, &t).unwrap();
         update_account(&p, "default", |a| {
