@@ -49,7 +49,7 @@ t3=$(now)
 echo "click on Log in… to window mapped: $(echo "($t3 - $t2)*1000" | bc -l | xargs printf '%.0f') ms"
 sleep 5
 echo "with the login window open: $(tree_mem $agent)"
-win=$(pgrep -P $agent -f astran-tray-window)
+win=$(pgrep -P "$agent" -f "astran-tray-window" || true); echo "window pid: $win" >&2
 kill -TERM "$win"; while kill -0 "$win" 2>/dev/null; do sleep 0.1; done
 sleep 30
 echo "30 s after the window closed: $(tree_mem $agent)"

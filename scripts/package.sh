@@ -12,7 +12,7 @@ dpkg-deb --info "$deb" | sed -n '1,20p'
 contents=$(dpkg-deb --contents "$deb")
 for f in ./usr/bin/astran-tray ./usr/bin/astran-tray-window ./usr/bin/astran-creds \
          ./etc/xdg/autostart/astran-tray.desktop ./usr/share/applications/astran-tray.desktop; do
-  grep -q " $f\$" <<<"$contents" || { echo "missing in the package: $f"; exit 1; }
+  grep -Eq " \.?/?${f#./}\$" <<<"$contents" || { echo "missing in the package: $f"; exit 1; }
 done
 x=$(mktemp -d); trap 'rm -rf "$x"' EXIT
 dpkg-deb -x "$deb" "$x"

@@ -23,7 +23,8 @@ pub struct TrayApp {
     ui: Sender<UiMsg>,
     views: Vec<AccountView>,
     look: Look,
-    window: Option<Child>,
+    /// The open window's process id while it runs (a thread reaps it when it exits).
+    window: Arc<std::sync::Mutex<Option<u32>>>,
     clipboard: Option<arboard::Clipboard>,
 }
 
@@ -272,7 +273,7 @@ impl TrayApp {
             ui,
             views: Vec::new(),
             look: Look::LoggedOut,
-            window: None,
+            window: Arc::new(std::sync::Mutex::new(None)),
             clipboard: None,
         })
     }
@@ -312,6 +313,7 @@ impl TrayApp {
             }
             UiMsg::Info(summary, body) => notifier::show(&summary, &body, false, None, None),
             UiMsg::Menu(id) => return self.menu(&id),
+            UiMsg::WindowClosed => self.wake.notify_one(),
             UiMsg::Quit => return false,
         }
         true
@@ -455,11 +457,9 @@ impl TrayApp {
     }
 
     fn open_window(&mut self, mode: &str, acct: Option<String>) {
-        if let Some(c) = self.window.as_mut() {
-            if matches!(c.try_wait(), Ok(None)) {
-                log::info!("a window is already open");
-                return;
-            }
+        if self.window.lock().unwrap().is_some() {
+            log::info!("a window is already open");
+            return;
         }
         let mut cmd = std::process::Command::new(Self::window_bin());
         cmd.arg(mode).env(
@@ -470,7 +470,12 @@ impl TrayApp {
             cmd.args(["--account", &a]);
         }
         match cmd.spawn() {
-            Ok(c) => self.window = Some(c),
+            Ok(c) => {
+                *self.window.lock().unwrap() = Some(c.id());
+                let slot = self.window.clone();
+                let ui = self.ui.clone();
+                std::thread::spawn(move || reap(c, slot, ui));
+            }
             Err(e) => notifier::show(
                 "Cannot open the window",
                 &format!("{} could not be started: {e}", Self::window_bin().display()),
@@ -482,11 +487,25 @@ impl TrayApp {
     }
 }
 
+/// Wait for the window process so it never lingers as a zombie; then wake the tray (the
+/// window may have changed the session or the settings).
+fn reap(mut child: Child, slot: Arc<std::sync::Mutex<Option<u32>>>, ui: Sender<UiMsg>) {
+    let status = child.wait();
+    *slot.lock().unwrap() = None;
+    log::info!("window closed ({status:?})");
+    let _ = ui.send(UiMsg::WindowClosed);
+}
+
 impl Drop for TrayApp {
     fn drop(&mut self) {
-        if let Some(mut c) = self.window.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(pid) = *self.window.lock().unwrap() {
+            #[cfg(unix)]
+            // SAFETY: signalling the child we started.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+            #[cfg(not(unix))]
+            let _ = pid;
         }
     }
 }

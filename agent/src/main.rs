@@ -20,6 +20,7 @@ pub enum UiMsg {
     OpenLogin(Option<String>),
     LoggedIn(LoginOutcome),
     Info(String, String),
+    WindowClosed,
     Quit,
 }
 

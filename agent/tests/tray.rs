@@ -244,6 +244,44 @@ fn log_in_opens_the_window_and_a_second_agent_stays_out() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&n.stdout).trim(), "1");
+    // closing the window leaves no zombie behind, and Log in… works again
+    let pid = String::from_utf8(
+        Command::new("pgrep")
+            .args(["-P", &agent.pid().to_string(), "-f", "astran-tray-window"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    assert!(Command::new("kill").arg(&pid).status().unwrap().success());
+    wait_for(
+        "the window process to be reaped",
+        Duration::from_secs(10),
+        || {
+            !Command::new("ps")
+                .args(["-p", &pid])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        },
+    );
+    tray_click(&agent.service, "Log in");
+    wait_for("a new login window", Duration::from_secs(20), || {
+        Command::new("pgrep")
+            .args([
+                "-P",
+                &agent.pid().to_string(),
+                "-f",
+                "astran-tray-window --login",
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
 }
 
 #[test]
