@@ -277,17 +277,7 @@ pub fn update_account(
         }
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            let mut b = std::fs::DirBuilder::new();
-            b.recursive(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::DirBuilderExt;
-                b.mode(0o700);
-            }
-            b.create(dir)
-                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        }
+        crate::credfile::create_private_dir(dir)?;
     }
     crate::credfile::write_atomic(path, format!("{header}{doc}").as_bytes())
 }

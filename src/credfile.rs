@@ -524,7 +524,8 @@ impl CredentialsFile {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<()> {
+/// Create `dir` (and its parents) with mode 0700 where missing.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

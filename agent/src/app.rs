@@ -515,16 +515,7 @@ mod tests {
     use super::*;
 
     fn view() -> AccountView {
-        AccountView {
-            account: "default".into(),
-            profile: "astran".into(),
-            credentials_expire_at: None,
-            next_refresh_at: None,
-            login_required: false,
-            logged_in: false,
-            failures: 0,
-            last_error: None,
-        }
+        placeholder()
     }
 
     #[test]

@@ -68,6 +68,21 @@ fn control(env: &Env, req: &str) -> serde_json::Value {
     serde_json::from_str(&line).unwrap_or_else(|_| panic!("reply {line:?}"))
 }
 
+/// Is a login window, started by this agent, running?
+fn login_window_running(agent: &Agent) -> bool {
+    Command::new("pgrep")
+        .args([
+            "-P",
+            &agent.pid().to_string(),
+            "-f",
+            "astran-tray-window --login",
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
 fn status_line(env_agent: &Agent) -> String {
     let m = tray_menu(&env_agent.service);
     menu_labels(&m).into_iter().next().unwrap_or_default()
@@ -217,17 +232,7 @@ fn log_in_opens_the_window_and_a_second_agent_stays_out() {
     tray_click(&agent.service, "Log in");
     let start = Instant::now();
     wait_for("the login window process", Duration::from_secs(20), || {
-        Command::new("pgrep")
-            .args([
-                "-P",
-                &agent.pid().to_string(),
-                "-f",
-                "astran-tray-window --login",
-            ])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        login_window_running(&agent)
     });
     eprintln!("login window process after {:?}", start.elapsed());
     // clicking again does not open a second one
@@ -270,17 +275,7 @@ fn log_in_opens_the_window_and_a_second_agent_stays_out() {
     );
     tray_click(&agent.service, "Log in");
     wait_for("a new login window", Duration::from_secs(20), || {
-        Command::new("pgrep")
-            .args([
-                "-P",
-                &agent.pid().to_string(),
-                "-f",
-                "astran-tray-window --login",
-            ])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        login_window_running(&agent)
     });
 }
 
@@ -414,19 +409,7 @@ fn session_end_notifies_login_required_once_and_menu_says_so() {
     wait_for(
         "the login window after the notification click",
         Duration::from_secs(10),
-        || {
-            Command::new("pgrep")
-                .args([
-                    "-P",
-                    &agent.pid().to_string(),
-                    "-f",
-                    "astran-tray-window --login",
-                ])
-                .output()
-                .unwrap()
-                .status
-                .success()
-        },
+        || login_window_running(&agent),
     );
 }
 
