@@ -5,8 +5,12 @@
 # a scratch credentials file, creates a bucket with the real AWS CLI, and shows the status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release --workspace --bins
+if [ -z "${ASTRAN_DEMO_INNER:-}" ]; then
+  bash scripts/setup.sh
+  cargo build --release -p astran-creds -p astran-testkit
+  # a private D-Bus session with an unlocked gnome-keyring, as a desktop session has
+  exec env ASTRAN_DEMO_INNER=1 dbus-run-session -- "$0" "$@"
+fi
 bin=target/release
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -22,7 +26,9 @@ idp=$(sed -n 's/^listening on //p' "$work/idp.out")
 
 export HOME="$work" AWS_SHARED_CREDENTIALS_FILE="$work/.aws/credentials" AWS_CONFIG_FILE="$work/.aws/config"
 export ASTRAN_IDP_URL="$idp/auth/realms/root-accounts/protocol/openid-connect/token"
-export ASTRAN_STS_ENDPOINT="http://127.0.0.1:$port" ASTRAN_KEYRING=none
+export ASTRAN_STS_ENDPOINT="http://127.0.0.1:$port" XDG_RUNTIME_DIR="$work/run"
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+printf 'demo-keyring' | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null
 echo "== astran-creds login (password from stdin)"
 printf 'PASSWORD123\n' | "$bin/astran-creds" login --email demo@astran.io --password-stdin
 echo "== $AWS_SHARED_CREDENTIALS_FILE"
@@ -31,3 +37,5 @@ echo "== aws --profile astran s3 mb s3://tutorial"
 AWS_DEFAULT_REGION=us-east-1 .venv/bin/aws --profile astran --endpoint-url "http://127.0.0.1:$port" s3 mb s3://tutorial
 echo "== astran-creds status"
 "$bin/astran-creds" status
+echo "== astran-creds refresh (with the session held in the keyring)"
+"$bin/astran-creds" refresh
