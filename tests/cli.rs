@@ -44,15 +44,7 @@ fn login_writes_a_profile_the_aws_cli_can_use() {
     assert!(cfg.contains(EMAIL), "{cfg}");
 
     let b = bucket("happy");
-    let mb = env.aws(&[
-        "--profile",
-        "astran",
-        "--endpoint-url",
-        &env.sts,
-        "s3",
-        "mb",
-        &format!("s3://{b}"),
-    ]);
+    let mb = env.s3_mb("astran", &b);
     assert_ok(&mb, "aws s3 mb");
     assert!(text(&mb).0.contains(&format!("make_bucket: {b}")));
     let ls = env.aws(&[
@@ -149,18 +141,7 @@ fn refresh_keeps_the_session_past_the_access_token_lifetime() {
     assert_eq!(stats["password_grants"], 1, "{stats}");
     assert_eq!(stats["refresh_grants"], 2, "{stats}");
     let b = bucket("refresh");
-    assert_ok(
-        &env.aws(&[
-            "--profile",
-            "astran",
-            "--endpoint-url",
-            &env.sts,
-            "s3",
-            "mb",
-            &format!("s3://{b}"),
-        ]),
-        "mb",
-    );
+    assert_ok(&env.s3_mb("astran", &b), "mb");
 }
 
 #[test]
@@ -344,15 +325,7 @@ fn credential_process_feeds_the_aws_cli() {
     )
     .unwrap();
     let b = bucket("cp");
-    let o = env.aws(&[
-        "--profile",
-        "viaprocess",
-        "--endpoint-url",
-        &env.sts,
-        "s3",
-        "mb",
-        &format!("s3://{b}"),
-    ]);
+    let o = env.s3_mb("viaprocess", &b);
     assert_ok(&o, "aws with credential_process");
 
     // nearly expired: credential-process renews first
@@ -466,11 +439,9 @@ fn symlinked_credentials_file_is_followed() {
     assert!(t.starts_with("[default]\naws_access_key_id = AKIA\n") && t.contains("[astran]"));
 }
 
-#[test]
-fn session_lives_in_gnome_keyring() {
-    let env = Env::standard();
-    assert_ok(&env.login(&[]), "login");
-    let o = std::process::Command::new("secret-tool")
+/// `secret-tool lookup` of this scene's session entry: what gnome-keyring holds.
+fn keyring_session(env: &Env) -> std::process::Output {
+    std::process::Command::new("secret-tool")
         .args([
             "lookup",
             "service",
@@ -480,7 +451,14 @@ fn session_lives_in_gnome_keyring() {
         ])
         .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn session_lives_in_gnome_keyring() {
+    let env = Env::standard();
+    assert_ok(&env.login(&[]), "login");
+    let o = keyring_session(&env);
     assert_ok(&o, "secret-tool lookup");
     let rec: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rt = rec["refresh_token"].as_str().unwrap();
@@ -491,17 +469,7 @@ fn session_lives_in_gnome_keyring() {
     assert!(!std::fs::read_to_string(&env.config).unwrap().contains(rt));
     // logout removes it
     assert_ok(&env.run(&["logout"], None), "logout");
-    let o = std::process::Command::new("secret-tool")
-        .args([
-            "lookup",
-            "service",
-            &env.keyring_service,
-            "username",
-            "session:default",
-        ])
-        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
-        .output()
-        .unwrap();
+    let o = keyring_session(&env);
     assert!(o.stdout.is_empty());
 }
 

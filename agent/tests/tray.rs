@@ -176,18 +176,7 @@ fn tray_menu_follows_the_session_and_quits() {
     );
     assert_eq!(env.idp.stats()["refresh_grants"], 1);
     let b = format!("tray-{}", std::process::id());
-    assert_ok(
-        &env.aws(&[
-            "--profile",
-            "astran",
-            "--endpoint-url",
-            &env.sts,
-            "s3",
-            "mb",
-            &format!("s3://{b}"),
-        ]),
-        "mb",
-    );
+    assert_ok(&env.s3_mb("astran", &b), "mb");
 
     // Start at login writes the XDG autostart entry
     tray_click(&agent.service, "Start at login");

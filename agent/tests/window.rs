@@ -92,15 +92,7 @@ fn login_window_shows_errors_then_logs_in_and_closes() {
         .expect("profile written");
     assert!(key.starts_with("ASIA"));
     let b = format!("window-{}", std::process::id());
-    let mb = env.aws(&[
-        "--profile",
-        "astran",
-        "--endpoint-url",
-        &env.sts,
-        "s3",
-        "mb",
-        &format!("s3://{b}"),
-    ]);
+    let mb = env.s3_mb("astran", &b);
     assert_ok(&mb, "aws s3 mb with the profile written through the window");
 
     // the README's screenshots are refreshed by this run

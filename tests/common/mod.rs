@@ -491,6 +491,19 @@ impl Env {
             .unwrap()
     }
 
+    /// `aws --profile P --endpoint-url <moto> s3 mb s3://BUCKET`, the tutorial's proof.
+    pub fn s3_mb(&self, profile: &str, bucket: &str) -> Output {
+        self.aws(&[
+            "--profile",
+            profile,
+            "--endpoint-url",
+            &self.sts,
+            "s3",
+            "mb",
+            &format!("s3://{bucket}"),
+        ])
+    }
+
     pub fn creds_text(&self) -> String {
         std::fs::read_to_string(&self.creds).unwrap_or_default()
     }
