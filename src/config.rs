@@ -68,6 +68,17 @@ pub struct AccountConfig {
     pub remember_password: Option<bool>,
 }
 
+/// STS DurationSeconds must lie in 900..=43200.
+pub fn check_duration(d: u32) -> Result<()> {
+    if (MIN_DURATION..=MAX_DURATION).contains(&d) {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "the duration {d}s is out of range; STS allows {MIN_DURATION} to {MAX_DURATION} seconds"
+        )))
+    }
+}
+
 /// An account with every default and override applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {

@@ -201,14 +201,10 @@ pub async fn bind(path: &Path) -> Result<Option<Server>> {
 }
 
 fn prepare_dir(dir: &Path) -> Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
+    crate::credfile::create_private_dir(dir)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-        b.mode(0o700);
-        b.create(dir)
-            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let m = std::fs::metadata(dir)
             .map_err(|e| Error::io(format!("cannot inspect {}", dir.display()), e))?;
         if m.uid() != uid() {
@@ -222,9 +218,6 @@ fn prepare_dir(dir: &Path) -> Result<()> {
                 .map_err(|e| Error::io(format!("cannot restrict {}", dir.display()), e))?;
         }
     }
-    #[cfg(not(unix))]
-    b.create(dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
     Ok(())
 }
 
@@ -461,13 +454,7 @@ fn save_settings(path: &Path, account: &str, s: AccountConfig, make_default: boo
         }
     }
     if let Some(d) = s.duration_seconds {
-        if !(config::MIN_DURATION..=config::MAX_DURATION).contains(&d) {
-            return Err(Error::Config(format!(
-                "the duration {d}s is out of range; STS allows {} to {} seconds",
-                config::MIN_DURATION,
-                config::MAX_DURATION
-            )));
-        }
+        config::check_duration(d)?;
     }
     let clean = |o: Option<String>| o.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let s = AccountConfig {

@@ -2,7 +2,7 @@
 
 use crate::claims::{self, AccessClaims};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Account, Config, MAX_DURATION, MIN_DURATION};
+use crate::config::{self, check_duration, Account, Config};
 use crate::credfile::CredentialsFile;
 use crate::error::{Error, Result};
 use crate::idp::{IdpClient, IdpSettings, TokenSet};
@@ -575,16 +575,6 @@ fn decode_claims(t: &TokenSet) -> Result<AccessClaims> {
             "the identity provider sent an access token that cannot be read: {e}"
         ))
     })
-}
-
-fn check_duration(d: u32) -> Result<()> {
-    if (MIN_DURATION..=MAX_DURATION).contains(&d) {
-        Ok(())
-    } else {
-        Err(Error::Config(format!(
-            "the duration {d}s is out of range; STS allows {MIN_DURATION} to {MAX_DURATION} seconds"
-        )))
-    }
 }
 
 fn check_profile_name(p: &str) -> Result<()> {
