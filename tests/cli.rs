@@ -209,13 +209,11 @@ fn daemon_rewrites_the_profile_before_expiry() {
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let mut daemon = Guard(cmd.spawn().unwrap());
-    wait_for(
+    env.wait_for_new_key(
+        "astran",
+        &first,
         "the daemon to renew the profile",
         Duration::from_secs(30),
-        || {
-            env.profile_value("astran", "aws_access_key_id")
-                .is_some_and(|k| k != first)
-        },
     );
     assert!(
         env.profile_value("astran", "x_security_token_expires")
@@ -631,12 +629,10 @@ fn a_running_daemon_picks_up_a_new_login_and_stays_single() {
     // the daemon slept with nothing to do; the login wakes it through the socket
     assert_ok(&env.login(&[]), "login");
     let first = env.profile_value("astran", "aws_access_key_id").unwrap();
-    wait_for(
+    env.wait_for_new_key(
+        "astran",
+        &first,
         "the daemon to renew the new login",
         Duration::from_secs(20),
-        || {
-            env.profile_value("astran", "aws_access_key_id")
-                .is_some_and(|k| k != first)
-        },
     );
 }

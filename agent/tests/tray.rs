@@ -166,13 +166,11 @@ fn tray_menu_follows_the_session_and_quits() {
     // Refresh now
     let key = env.profile_value("astran", "aws_access_key_id").unwrap();
     tray_click(&agent.service, "Refresh now");
-    wait_for(
+    env.wait_for_new_key(
+        "astran",
+        &key,
         "Refresh now to renew the profile",
         Duration::from_secs(15),
-        || {
-            env.profile_value("astran", "aws_access_key_id")
-                .is_some_and(|k| k != key)
-        },
     );
     assert_eq!(env.idp.stats()["refresh_grants"], 1);
     let b = format!("tray-{}", std::process::id());

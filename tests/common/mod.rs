@@ -96,6 +96,21 @@ extern "C" fn kill_children() {
     }
 }
 
+/// Start a helper that prints `ready` once it serves, wait for that line, and keep it for
+/// the rest of the test binary.
+fn spawn_ready(mut cmd: Command, what: &str) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready", "{what}");
+    keep_for_process(child);
+}
+
 /// Keep a process alive for the rest of the test binary; it is killed at exit.
 fn keep_for_process(child: Child) {
     static REGISTER: std::sync::Once = std::sync::Once::new();
@@ -252,19 +267,12 @@ pub fn bus() -> &'static Bus {
         keep_for_process(keyring);
 
         let notifications = base.join("notifications.jsonl");
-        let mut notifyd = Command::new(venv_bin("python"))
+        let mut notifyd = Command::new(venv_bin("python"));
+        notifyd
             .arg(root().join("tests/support/notifyd.py"))
             .arg(&notifications)
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the notification server");
-        let mut ready = String::new();
-        BufReader::new(notifyd.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(ready.trim(), "ready");
-        keep_for_process(notifyd);
+            .env("DBUS_SESSION_BUS_ADDRESS", &address);
+        spawn_ready(notifyd, "the notification server");
 
         // gnome-keyring takes its bus name asynchronously.
         wait_for("gnome-keyring on the bus", Duration::from_secs(20), || {
@@ -504,6 +512,14 @@ impl Env {
         ])
     }
 
+    /// Wait until `profile`'s access key is no longer `old` (a renewal was written).
+    pub fn wait_for_new_key(&self, profile: &str, old: &str, what: &str, within: Duration) {
+        wait_for(what, within, || {
+            self.profile_value(profile, "aws_access_key_id")
+                .is_some_and(|k| k != old)
+        });
+    }
+
     pub fn creds_text(&self) -> String {
         std::fs::read_to_string(&self.creds).unwrap_or_default()
     }
@@ -567,20 +583,12 @@ pub fn sni_watcher() -> &'static PathBuf {
     FILE.get_or_init(|| {
         let b = bus();
         let file = b.runtime_dir.join("sni-items.jsonl");
-        let mut child = Command::new(venv_bin("python"))
-            .arg(root().join("tests/support/sni_host.py"))
+        let mut host = Command::new(venv_bin("python"));
+        host.arg(root().join("tests/support/sni_host.py"))
             .arg("watch")
             .arg(&file)
-            .env("DBUS_SESSION_BUS_ADDRESS", &b.address)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the StatusNotifier host");
-        let mut ready = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(ready.trim(), "ready");
-        keep_for_process(child);
+            .env("DBUS_SESSION_BUS_ADDRESS", &b.address);
+        spawn_ready(host, "the StatusNotifier host");
         file
     })
 }
