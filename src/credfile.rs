@@ -49,6 +49,9 @@ enum Kind {
     Header,
     Option,
     Continuation,
+    /// A line with no `=` or `:`: configparser reports it but the option before it goes on
+    /// (a more indented line after it still continues that option).
+    Invalid,
 }
 
 /// A section: header line index, and the range of lines up to the next header.
@@ -61,8 +64,9 @@ struct Section {
     content_end: usize,
 }
 
+/// Python's `str.isspace`: Unicode whitespace plus the separators U+001C..U+001F.
 fn is_python_space(c: char) -> bool {
-    c.is_whitespace()
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 fn header_name(stripped: &str) -> Option<&str> {
@@ -108,8 +112,14 @@ fn classify(lines: &[Line<'_>]) -> (Vec<Kind>, Vec<Section>) {
             in_option = false;
             kinds.push(Kind::Header);
         } else {
-            kinds.push(Kind::Option);
-            in_option = true;
+            match option_key(l.text) {
+                Some(key) => {
+                    kinds.push(Kind::Option);
+                    // configparser's `optname`: an empty key takes no continuation lines
+                    in_option = !key.is_empty();
+                }
+                None => kinds.push(Kind::Invalid),
+            }
             if let Some(s) = sections.last_mut() {
                 s.content_end = i + 1;
             }
@@ -223,6 +233,12 @@ pub fn set_profile(
                     if let Some(idx) = entries.iter().position(|(k, _)| *k == lk) {
                         if !written[idx] {
                             written[idx] = true;
+                            // keep the indentation: it decides what the next lines continue
+                            let text = line.text;
+                            out.push_str(
+                                &text
+                                    [..text.len() - text.trim_start_matches(is_python_space).len()],
+                            );
                             out.push_str(entries[idx].0);
                             out.push_str(" = ");
                             out.push_str(entries[idx].1);
@@ -705,6 +721,33 @@ mod tests {
         assert_eq!(profile_names(before), vec![" astran ", "profile astran"]);
         let out = set_profile(before, "astran", &e("N", "S"), M);
         assert!(out.starts_with(before));
+    }
+
+    // Found by tests/credfile_props.rs: a line we rewrite keeps its indentation, or the
+    // next line (indented like it) would turn into a continuation of our value.
+    #[test]
+    fn rewritten_keys_keep_their_indentation() {
+        let before = "[astran]\n aws_access_key_id = OLD\n region = eu\n";
+        let out = set_profile(before, "astran", &e("NEW", "S"), M);
+        assert!(out.starts_with("[astran]\n aws_access_key_id = NEW\n region = eu\n"));
+        assert_eq!(
+            read_profile(&out, "astran").unwrap()[1],
+            ("region".to_string(), "eu".to_string())
+        );
+    }
+
+    // Found by tests/credfile_props.rs: configparser lets a line with no delimiter pass
+    // without ending the option before it, so an indented line after it still continues
+    // that option (and is dropped with our old value).
+    #[test]
+    fn a_line_without_delimiter_does_not_end_the_option() {
+        let before = "[astran]\naws_access_key_id = OLD\nbogus\n  continued\n";
+        let out = set_profile(before, "astran", &e("NEW", "S"), M);
+        assert!(
+            out.starts_with("[astran]\naws_access_key_id = NEW\nbogus\n"),
+            "{out}"
+        );
+        assert!(!out.contains("continued"), "{out}");
     }
 
     #[test]
