@@ -96,15 +96,22 @@ impl Fault {
 
 pub struct AppState {
     idp: Mutex<Idp>,
+    sts: crate::sts::StsFront,
     fault: Mutex<Fault>,
     /// Seconds added to the system clock (like Keycloak testsuite's Time offset).
     clock_offset: AtomicI64,
 }
 
 impl AppState {
+    #[cfg(test)]
     pub fn new(idp: Idp) -> Arc<AppState> {
+        AppState::with_sts(idp, None)
+    }
+    /// With the STS front forwarding to `sts_upstream`.
+    pub fn with_sts(idp: Idp, sts_upstream: Option<String>) -> Arc<AppState> {
         Arc::new(AppState {
             idp: Mutex::new(idp),
+            sts: crate::sts::StsFront::new(sts_upstream),
             fault: Mutex::new(Fault::default()),
             clock_offset: AtomicI64::new(0),
         })
@@ -150,11 +157,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/users", post(upsert_user))
         .route("/stats", get(stats))
         .route("/lifetimes", post(set_lifetimes).get(get_lifetimes))
-        .route("/clock", post(set_clock));
+        .route("/clock", post(set_clock))
+        .route("/sts-fault", post(set_sts_fault))
+        .route("/sts-stats", get(sts_stats));
     Router::new()
         .merge(realm.clone())
         .nest("/auth", realm)
         .nest("/__test", control)
+        .route("/sts", post(sts))
+        .route("/sts/", post(sts))
         .fallback(not_found)
         .layer(middleware::from_fn(log_requests))
         .with_state(state)
@@ -407,6 +418,22 @@ async fn set_fault(State(st): State<Arc<AppState>>, Json(b): Json<FaultBody>) ->
     f.mode = mode;
     f.remaining = if mode.is_some() { b.count } else { None };
     Json(f.describe()).into_response()
+}
+
+async fn sts(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    st.sts.handle(headers, body).await
+}
+
+async fn set_sts_fault(State(st): State<Arc<AppState>>, Json(b): Json<FaultBody>) -> Response {
+    let Some(mode) = crate::sts::StsFault::parse(&b.mode) else {
+        return bad_request("unknown STS fault mode");
+    };
+    st.sts.set_fault(mode);
+    Json(json!({"mode": b.mode})).into_response()
+}
+
+async fn sts_stats(State(st): State<Arc<AppState>>) -> Response {
+    Json(st.sts.stats()).into_response()
 }
 
 async fn get_fault(State(st): State<Arc<AppState>>) -> Response {

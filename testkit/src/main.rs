@@ -4,6 +4,7 @@
 mod http;
 mod idp;
 mod jwt;
+mod sts;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -60,6 +61,9 @@ struct Cli {
     /// Generate a fresh RSA-2048 key at start-up instead of using the bundled one.
     #[arg(long)]
     generate_key: bool,
+    /// The STS that `POST /sts` forwards to (moto in server mode) when no STS fault is set.
+    #[arg(long, value_name = "URL")]
+    sts_upstream: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -158,7 +162,7 @@ async fn run(cli: Cli, keys: Keys) {
         cli.client_id,
         idp.issuer()
     );
-    let app = http::router(http::AppState::new(idp));
+    let app = http::router(http::AppState::with_sts(idp, cli.sts_upstream.clone()));
 
     {
         let mut out = std::io::stdout().lock();

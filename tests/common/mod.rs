@@ -361,6 +361,25 @@ impl Idp {
         let (_, body) = http("GET", &format!("{}/__test/stats", self.base), "");
         serde_json::from_str(&body).unwrap()
     }
+
+    /// The IdP's STS front (`POST /sts`, forwarding to moto unless a fault is set).
+    pub fn sts_url(&self) -> String {
+        format!("{}/sts", self.base)
+    }
+
+    pub fn sts_fault(&self, mode: &str) {
+        self.control("sts-fault", &format!(r#"{{"mode":"{mode}"}}"#));
+    }
+
+    pub fn sts_stats(&self) -> serde_json::Value {
+        let (_, body) = http("GET", &format!("{}/__test/sts-stats", self.base), "");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// The `--sts-upstream` flag that makes the IdP's STS front forward to moto.
+pub fn sts_front_args() -> [String; 2] {
+    ["--sts-upstream".into(), format!("{}/", moto_url())]
 }
 
 pub const EMAIL: &str = "demo@astran.io";
@@ -412,6 +431,12 @@ impl Env {
             &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
             &[],
         ))
+    }
+
+    /// STS through the IdP's fault-injecting front (the IdP must run with `sts_front_args`).
+    pub fn with_sts_front(mut self) -> Env {
+        self.sts = self.idp.sts_url();
+        self
     }
 
     pub fn with_env(mut self, k: &str, v: &str) -> Env {
@@ -505,7 +530,7 @@ impl Env {
             "--profile",
             profile,
             "--endpoint-url",
-            &self.sts,
+            moto_url(),
             "s3",
             "mb",
             &format!("s3://{bucket}"),
