@@ -103,10 +103,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    #[cfg(test)]
-    pub fn new(idp: Idp) -> Arc<AppState> {
-        AppState::with_sts(idp, None)
-    }
     /// With the STS front forwarding to `sts_upstream`.
     pub fn with_sts(idp: Idp, sts_upstream: Option<String>) -> Arc<AppState> {
         Arc::new(AppState {
