@@ -289,13 +289,14 @@ impl Scheduler {
                 acct.name,
                 acct.profile
             );
-            self.session.refresh(Some(&acct.name)).await.map(|o| {
+            self.session.refresh(Some(&acct.name)).await.and_then(|o| {
                 log::info!(
                     "account {}: profile {} renewed, valid until {}",
                     acct.name,
                     o.profile,
                     o.expires_at.map(crate::clock::rfc3339).unwrap_or_default()
                 );
+                check_clock_skew(acct, o.expires_at, now)
             })
         } else {
             log::info!("account {}: keeping the login session alive", acct.name);
@@ -440,6 +441,24 @@ impl Scheduler {
                 r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return },
             }
         }
+    }
+}
+
+/// Fresh credentials that are already due for renewal by our clock mean this machine's clock
+/// is far off STS's: renewing again at once would only repeat that, so treat it as a failure
+/// (backoff, then a notice) instead of a refresh storm.
+fn check_clock_skew(
+    acct: &Account,
+    expires_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> crate::Result<()> {
+    match expires_at {
+        Some(e) if refresh_time(acct, e) <= now => Err(crate::Error::Unavailable(format!(
+            "STS issued credentials valid until {}, which this machine's clock ({}) already counts as due for renewal; check the system clock",
+            crate::clock::rfc3339(e),
+            crate::clock::rfc3339(now)
+        ))),
+        _ => Ok(()),
     }
 }
 

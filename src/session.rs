@@ -72,6 +72,7 @@ pub struct Session {
     store: Arc<FallbackStore>,
     clock: Arc<dyn Clock>,
     http: OnceLock<reqwest::Client>,
+    credentials_path: Option<PathBuf>,
 }
 
 impl Session {
@@ -81,7 +82,14 @@ impl Session {
             store,
             clock,
             http: OnceLock::new(),
+            credentials_path: None,
         }
+    }
+
+    /// Use this credentials file instead of `AWS_SHARED_CREDENTIALS_FILE` / `~/.aws/credentials`.
+    pub fn with_credentials_file(mut self, path: PathBuf) -> Self {
+        self.credentials_path = Some(path);
+        self
     }
 
     /// The config at its default path, the system keyring, the system clock.
@@ -130,7 +138,10 @@ impl Session {
     }
 
     pub fn credentials_file(&self) -> Result<CredentialsFile> {
-        CredentialsFile::from_env()
+        match &self.credentials_path {
+            Some(p) => Ok(CredentialsFile::new(p.clone())),
+            None => CredentialsFile::from_env(),
+        }
     }
 
     async fn blocking<T: Send + 'static>(
