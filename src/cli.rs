@@ -120,11 +120,7 @@ pub fn main() -> i32 {
         (2, _) => "debug",
         _ => "trace",
     };
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or(format!("astran_creds={default_level},warn")),
-    )
-    .format_target(false)
-    .init();
+    crate::logging::init(&format!("astran_creds={default_level},warn"));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -16,6 +16,7 @@ pub mod credfile;
 pub mod error;
 pub mod http;
 pub mod idp;
+pub mod logging;
 pub mod notify;
 pub mod scheduler;
 pub mod secret;

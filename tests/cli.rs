@@ -51,7 +51,7 @@ fn login_writes_a_profile_the_aws_cli_can_use() {
         "--profile",
         "astran",
         "--endpoint-url",
-        &env.sts,
+        moto_url(),
         "s3",
         "ls",
     ]);
@@ -243,10 +243,8 @@ fn daemon_rewrites_the_profile_before_expiry() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
-    let mut err = String::new();
-    std::io::Read::read_to_string(daemon.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(err.contains("renewed"), "{err}");
-    assert!(!err.contains(PASSWORD));
+    let log = env.log_text();
+    assert!(log.contains("renewed"), "{log}");
 }
 
 #[test]
@@ -635,4 +633,60 @@ fn a_running_daemon_picks_up_a_new_login_and_stays_single() {
         "the daemon to renew the new login",
         Duration::from_secs(20),
     );
+}
+
+#[test]
+fn the_password_is_on_no_command_line_or_environment() {
+    let env = Env::standard();
+    env.idp.fault("hang");
+    let mut c = env.cmd(&["login", "--email", EMAIL, "--password-stdin"]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Guard(c.spawn().unwrap());
+    {
+        use std::io::Write;
+        let mut stdin = child.0.stdin.take().unwrap();
+        stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    }
+    // the login is in flight: the IdP holds the password grant
+    wait_for("the password grant", Duration::from_secs(10), || {
+        env.idp.stats()["password_grants"].as_u64() == Some(1)
+    });
+    let mut seen = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains("astran-test-idp") {
+            continue; // the test server is given its users on its command line
+        }
+        for what in ["cmdline", "environ"] {
+            if let Ok(bytes) = std::fs::read(entry.path().join(what)) {
+                seen += 1;
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(PASSWORD),
+                    "{}/{what} holds the password",
+                    entry.path().display()
+                );
+            }
+        }
+    }
+    let own = std::fs::read(format!("/proc/{}/cmdline", child.0.id())).unwrap();
+    assert!(String::from_utf8_lossy(&own).contains("--password-stdin"));
+    assert!(seen > 2);
+}
+
+#[test]
+fn the_secrets_scan_catches_a_leak() {
+    let env = Env::standard();
+    assert_ok(&env.login(&[]), "login");
+    assert!(
+        env.log_text().contains("TRACE"),
+        "the scene logs at trace level"
+    );
+    let secret = env
+        .profile_value("astran", "aws_secret_access_key")
+        .unwrap();
+    std::fs::write(env.dir.path().join("leak.txt"), &secret).unwrap();
+    let scan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(env)));
+    assert!(scan.is_err(), "the scan must catch an STS secret in a file");
 }

@@ -9,12 +9,8 @@ use common::*;
 use std::time::{Duration, Instant};
 
 fn scene() -> Env {
-    let args = sts_front_args();
-    Env::new(Idp::start(
-        &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
-        &[&args[0], &args[1]],
-    ))
-    .with_sts_front()
+    // STS goes through the test IdP's fault-injecting front (see tests/common)
+    Env::standard()
 }
 
 /// Run `login`, check exit code, message and the file; `what` names the case.
@@ -98,15 +94,14 @@ fn idp_faults_give_their_exit_codes_and_leave_the_file() {
 
 #[test]
 fn tokens_with_zero_or_several_roles() {
-    let args = sts_front_args();
     let idp = Idp::start(
         &[
             &format!("{EMAIL}:{PASSWORD}:"),
             &format!("two@astran.io:{PASSWORD}:{},{}", role(1), role(2)),
         ],
-        &[&args[0], &args[1]],
+        &[],
     );
-    let env = Env::new(idp).with_sts_front();
+    let env = Env::new(idp);
     std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
     std::fs::write(&env.creds, "[keep]\naws_access_key_id = AKIAKEEP\n").unwrap();
     let before = env.creds_text();

@@ -42,11 +42,7 @@ fn main() {
         println!("astran-tray: keeps your Astran AWS profile fresh from the system tray.\n\nUsage: astran-tray\n\nLog in, refresh, settings and quit are in the tray menu. See README for the\nenvironment variables it honours.");
         return;
     }
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("astran_creds=info,astran_tray=info,warn"),
-    )
-    .format_target(false)
-    .init();
+    astran_creds::logging::init("astran_creds=info,astran_tray=info,warn");
     std::process::exit(run());
 }
 

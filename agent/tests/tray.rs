@@ -31,17 +31,17 @@ fn agent_command(env: &Env) -> Command {
     c.env("ASTRAN_IDP_URL", &env.idp.token_url)
         .env("ASTRAN_STS_ENDPOINT", &env.sts)
         .env("ASTRAN_HTTP_TIMEOUT_SECS", "3")
-        .env("ASTRAN_WINDOW_BIN", workspace_bin("astran-tray-window"))
-        .env("RUST_LOG", "astran_creds=debug,astran_tray=debug,warn");
+        .env("ASTRAN_WINDOW_BIN", workspace_bin("astran-tray-window"));
     c
 }
 
 fn start_agent(env: &Env) -> Agent {
     sni_watcher();
-    let log = env.dir.path().join("agent.log");
+    // the agent logs (trace) to the scene's ASTRAN_LOG_FILE; stderr has the rest
+    let log = env.log_file.clone();
     let mut c = agent_command(env);
     c.stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
+        .stderr(std::fs::File::create(env.dir.path().join("agent.err")).unwrap());
     let start = Instant::now();
     let guard = Guard(c.spawn().unwrap());
     let pid = guard.0.id();

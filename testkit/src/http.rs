@@ -96,6 +96,9 @@ impl Fault {
 
 pub struct AppState {
     idp: Mutex<Idp>,
+    /// Every token this server handed out (access, refresh, id) and every STS secret that
+    /// went through the STS front: what a secrets scan must never find outside its places.
+    pub issued: Arc<Mutex<Vec<String>>>,
     sts: crate::sts::StsFront,
     fault: Mutex<Fault>,
     /// Seconds added to the system clock (like Keycloak testsuite's Time offset).
@@ -105,9 +108,11 @@ pub struct AppState {
 impl AppState {
     /// With the STS front forwarding to `sts_upstream`.
     pub fn with_sts(idp: Idp, sts_upstream: Option<String>) -> Arc<AppState> {
+        let issued = Arc::new(Mutex::new(Vec::new()));
         Arc::new(AppState {
             idp: Mutex::new(idp),
-            sts: crate::sts::StsFront::new(sts_upstream),
+            sts: crate::sts::StsFront::new(sts_upstream, issued.clone()),
+            issued,
             fault: Mutex::new(Fault::default()),
             clock_offset: AtomicI64::new(0),
         })
@@ -155,7 +160,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/lifetimes", post(set_lifetimes).get(get_lifetimes))
         .route("/clock", post(set_clock))
         .route("/sts-fault", post(set_sts_fault))
-        .route("/sts-stats", get(sts_stats));
+        .route("/sts-stats", get(sts_stats))
+        .route("/issued", get(issued));
     Router::new()
         .merge(realm.clone())
         .nest("/auth", realm)
@@ -325,7 +331,18 @@ async fn token(
                 return realm_not_found();
             }
             match idp.token(&form, now, omit_role_claim) {
-                Ok(t) => json_response(200, &t),
+                Ok(t) => {
+                    let mut issued = st.issued.lock().unwrap_or_else(|e| e.into_inner());
+                    for k in ["access_token", "refresh_token", "id_token"] {
+                        if let Some(v) = serde_json::to_value(&t)
+                            .ok()
+                            .and_then(|j| j.get(k).and_then(Value::as_str).map(String::from))
+                        {
+                            issued.push(v);
+                        }
+                    }
+                    json_response(200, &t)
+                }
                 Err(e) => {
                     note.push_str(&format!(" error={}", e.error));
                     json_response(e.status, &e.body())
@@ -426,6 +443,10 @@ async fn set_sts_fault(State(st): State<Arc<AppState>>, Json(b): Json<FaultBody>
     };
     st.sts.set_fault(mode);
     Json(json!({"mode": b.mode})).into_response()
+}
+
+async fn issued(State(st): State<Arc<AppState>>) -> Response {
+    Json(json!(*st.issued.lock().unwrap_or_else(|e| e.into_inner()))).into_response()
 }
 
 async fn sts_stats(State(st): State<Arc<AppState>>) -> Response {

@@ -3,7 +3,7 @@
 //! The faults are the replies STS really gives (AWS Query-protocol `ErrorResponse` XML with
 //! the documented codes and statuses of AssumeRoleWithWebIdentity) and transport failures.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -59,6 +59,7 @@ pub struct StsFront {
     client: Client<HttpConnector, Full<Bytes>>,
     state: Mutex<FrontState>,
     started: Instant,
+    issued: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Default)]
@@ -70,8 +71,9 @@ struct FrontState {
 }
 
 impl StsFront {
-    pub fn new(upstream: Option<String>) -> StsFront {
+    pub fn new(upstream: Option<String>, issued: Arc<Mutex<Vec<String>>>) -> StsFront {
         StsFront {
+            issued,
             upstream,
             client: Client::builder(TokioExecutor::new()).build_http(),
             state: Mutex::new(FrontState::default()),
@@ -169,12 +171,27 @@ impl StsFront {
             }
         };
         self.lock().forwarded += 1;
+        let text = String::from_utf8_lossy(&bytes);
+        for tag in ["SecretAccessKey", "SessionToken"] {
+            if let Some(v) = between(&text, &format!("<{tag}>"), &format!("</{tag}>")) {
+                self.issued
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(v.replace("&amp;", "&"));
+            }
+        }
         let mut r = (status, Body::from(bytes)).into_response();
         if let Some(ct) = ct {
             r.headers_mut().insert(header::CONTENT_TYPE, ct);
         }
         r
     }
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let len = text[start..].find(close)?;
+    Some(&text[start..start + len])
 }
 
 fn xml(status: u16, body: &'static str) -> Response {

@@ -328,6 +328,11 @@ impl Idp {
         for u in users {
             cmd.args(["--user", u]);
         }
+        if !extra.contains(&"--sts-upstream") {
+            // STS goes through the IdP's front: faults on demand, and the secrets scan
+            // learns every STS secret
+            cmd.args(sts_front_args());
+        }
         cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::null());
         let mut child = cmd.spawn().expect("start astran-test-idp");
         let mut line = String::new();
@@ -371,6 +376,12 @@ impl Idp {
         self.control("sts-fault", &format!(r#"{{"mode":"{mode}"}}"#));
     }
 
+    /// Every token the IdP issued and every STS secret that went through its front.
+    pub fn issued(&self) -> Vec<String> {
+        let (_, body) = http("GET", &format!("{}/__test/issued", self.base), "");
+        serde_json::from_str(&body).unwrap_or_default()
+    }
+
     pub fn sts_stats(&self) -> serde_json::Value {
         let (_, body) = http("GET", &format!("{}/__test/sts-stats", self.base), "");
         serde_json::from_str(&body).unwrap()
@@ -400,6 +411,10 @@ pub struct Env {
     pub idp: Idp,
     pub sts: String,
     pub extra_env: Vec<(String, String)>,
+    /// `ASTRAN_LOG_FILE` of every program started in the scene (trace level).
+    pub log_file: PathBuf,
+    /// stdout and stderr of the runs, for the secrets scan.
+    outputs: Mutex<Vec<(String, String)>>,
 }
 
 impl Env {
@@ -410,6 +425,7 @@ impl Env {
             .unwrap();
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Env {
@@ -418,11 +434,18 @@ impl Env {
             config: home.join(".config/astran-tray/config.toml"),
             keyring_service: format!("astran-test-{}-{n}", std::process::id()),
             home,
-            dir,
+            log_file: dir.path().join("logs/astran.log"),
+            sts: idp.sts_url(),
             idp,
-            sts: moto_url().to_string(),
+            dir,
             extra_env: Vec::new(),
+            outputs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// What the scene's programs logged.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
     /// The default scene: one user with one role.
@@ -431,12 +454,6 @@ impl Env {
             &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
             &[],
         ))
-    }
-
-    /// STS through the IdP's fault-injecting front (the IdP must run with `sts_front_args`).
-    pub fn with_sts_front(mut self) -> Env {
-        self.sts = self.idp.sts_url();
-        self
     }
 
     pub fn with_env(mut self, k: &str, v: &str) -> Env {
@@ -467,7 +484,9 @@ impl Env {
             .env("AWS_SHARED_CREDENTIALS_FILE", &self.creds)
             .env("AWS_CONFIG_FILE", &self.aws_config)
             .env("ASTRAN_KEYRING_SERVICE", &self.keyring_service)
-            .env("ASTRAN_CONTROL_SOCKET", self.control_socket());
+            .env("ASTRAN_CONTROL_SOCKET", self.control_socket())
+            .env("RUST_LOG", "trace")
+            .env("ASTRAN_LOG_FILE", &self.log_file);
         for (k, v) in &self.extra_env {
             c.env(k, v);
         }
@@ -496,7 +515,18 @@ impl Env {
         if let Some(s) = stdin {
             child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
         }
-        child.wait_with_output().unwrap()
+        let o = child.wait_with_output().unwrap();
+        // credential-process and export print secrets on stdout: that is their job
+        let stdout = if matches!(args.first(), Some(&"credential-process") | Some(&"export")) {
+            String::new()
+        } else {
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        self.outputs.lock().unwrap().push((
+            format!("{args:?}"),
+            stdout + &String::from_utf8_lossy(&o.stderr),
+        ));
+        o
     }
 
     pub fn login(&self, extra: &[&str]) -> Output {
@@ -575,6 +605,54 @@ impl Env {
             String::from_utf8_lossy(&o.stderr)
         );
         serde_json::from_slice(&o.stdout).unwrap()
+    }
+}
+
+/// The secrets scan: when a scene ends, no password, token or STS secret it saw may appear
+/// in its logs (trace level), its runs' output (but credential-process/export stdout), or any
+/// file it left, the credentials file aside.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let mut secrets: Vec<String> = self.idp.issued();
+        secrets.push(PASSWORD.to_string());
+        secrets.retain(|s| s.len() >= 12);
+        let creds = std::fs::canonicalize(&self.creds).ok();
+        let mut found = Vec::new();
+        let mut check = |what: &str, bytes: &[u8]| {
+            let text = String::from_utf8_lossy(bytes);
+            for s in &secrets {
+                if text.contains(s.as_str()) {
+                    found.push(format!("{what} holds a secret starting {:?}", &s[..8]));
+                }
+            }
+        };
+        for (args, out) in self.outputs.lock().unwrap().iter() {
+            check(
+                &format!("the output of astran-creds {args}"),
+                out.as_bytes(),
+            );
+        }
+        let mut stack = vec![self.dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let Ok(ft) = e.file_type() else { continue };
+                let p = e.path();
+                if ft.is_dir() {
+                    stack.push(p);
+                } else if ft.is_file() && Some(&p) != creds.as_ref() {
+                    if let Ok(bytes) = std::fs::read(&p) {
+                        check(&format!("{}", p.display()), &bytes);
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
     }
 }
 
