@@ -66,6 +66,10 @@ pub struct AccountConfig {
     /// Keep the password in the system keyring (opt-in; the tray's "remember password").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remember_password: Option<bool>,
+    /// PEM file of extra certificate authorities to trust (a company proxy's CA).
+    /// `AWS_CA_BUNDLE` overrides it, as for the AWS CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
 }
 
 /// STS DurationSeconds must lie in 900..=43200.
@@ -95,6 +99,7 @@ pub struct Account {
     pub notice_lead_seconds: u32,
     pub offline: bool,
     pub remember_password: bool,
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl Account {
@@ -213,7 +218,18 @@ impl Config {
             notice_lead_seconds: c.notice_lead_seconds.unwrap_or(DEFAULT_NOTICE_LEAD),
             offline: c.offline.unwrap_or(false),
             remember_password: c.remember_password.unwrap_or(false),
+            ca_bundle: env("AWS_CA_BUNDLE")
+                .or(c.ca_bundle)
+                .map(|p| expand_home(&p)),
         }
+    }
+}
+
+/// `~/x` is relative to the home directory.
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), crate::credfile::home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(p),
     }
 }
 
@@ -309,7 +325,8 @@ fn new_file_header() -> String {
          #   refresh_lead_seconds = 600      (default: later of 10 min before expiry and 80 % of the lifetime)\n\
          #   notice_lead_seconds = {DEFAULT_NOTICE_LEAD}\n\
          #   offline = false                 (scope=offline_access)\n\
-         #   remember_password = false\n\n"
+         #   remember_password = false\n\
+         #   ca_bundle = \"/path/to/ca.pem\"   (extra trusted CAs; AWS_CA_BUNDLE overrides)\n\n"
     )
 }
 

@@ -2,28 +2,52 @@
 
 use crate::error::{Error, Result};
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 /// Whole-request timeout: a hung server becomes "unavailable" after this.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
 
-/// Build the client (rustls, the system's trust store, `HTTPS_PROXY`/`NO_PROXY` honoured).
-/// `ASTRAN_HTTP_TIMEOUT_SECS` shortens the timeout (tests, slow links).
-pub fn client() -> Result<reqwest::Client> {
+/// Build the client (rustls, the system's trust store plus the certificates of `ca_bundle`,
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` honoured). `ASTRAN_HTTP_TIMEOUT_SECS` shortens the
+/// timeout (tests, slow links).
+pub fn client(ca_bundle: Option<&Path>) -> Result<reqwest::Client> {
     let timeout = std::env::var("ASTRAN_HTTP_TIMEOUT_SECS")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|s| *s > 0.0)
         .map(Duration::from_secs_f64)
         .unwrap_or(REQUEST_TIMEOUT);
-    reqwest::Client::builder()
-        .user_agent(concat!("astran-creds/", env!("CARGO_PKG_VERSION")))
+    let mut b = reqwest::Client::builder();
+    if let Some(path) = ca_bundle {
+        for cert in read_ca_bundle(path)? {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.user_agent(concat!("astran-creds/", env!("CARGO_PKG_VERSION")))
         .timeout(timeout)
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))
         .https_only(false)
         .build()
         .map_err(|e| Error::Config(format!("cannot set up HTTPS: {e}")))
+}
+
+/// The certificates of a PEM bundle (`ca_bundle` in the config, or `AWS_CA_BUNDLE`).
+fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+    let bad = |why: String| {
+        Error::Config(format!(
+            "the CA bundle {} {why}; fix ca_bundle in the config or AWS_CA_BUNDLE",
+            path.display()
+        ))
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot be read ({e})")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| bad(format!("is not PEM ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no certificate".into()));
+    }
+    Ok(certs)
 }
 
 /// Refuse `http://` unless the host is loopback; refuse other schemes.
@@ -68,7 +92,9 @@ pub fn describe_send_error(what: &str, url: &reqwest::Url, e: &reqwest::Error) -
                 || t.contains("Certificate")
                 || t.contains("UnknownIssuer")
             {
-                detail = format!("its TLS certificate is not trusted ({t})");
+                detail = format!(
+                    "its TLS certificate is not trusted ({t}); if your network uses its own certificate authority, set ca_bundle in the config or AWS_CA_BUNDLE"
+                );
             } else if t.contains("refused") {
                 detail = "connection refused".into();
             }

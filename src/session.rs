@@ -10,8 +10,9 @@ use crate::secret::Secret;
 use crate::store::{self, FallbackStore, SecretStore, SessionRecord, Slot};
 use crate::sts::{self, AssumeRequest, Credentials, StsClient};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
 /// Keys we own in the profile.
@@ -71,7 +72,8 @@ pub struct Session {
     pub config_path: PathBuf,
     store: Arc<FallbackStore>,
     clock: Arc<dyn Clock>,
-    http: OnceLock<reqwest::Client>,
+    /// HTTP clients by CA bundle (one, normally): built once, connections reused.
+    http: Mutex<HashMap<Option<PathBuf>, reqwest::Client>>,
     credentials_path: Option<PathBuf>,
 }
 
@@ -81,7 +83,7 @@ impl Session {
             config_path,
             store,
             clock,
-            http: OnceLock::new(),
+            http: Mutex::new(HashMap::new()),
             credentials_path: None,
         }
     }
@@ -109,12 +111,14 @@ impl Session {
         &self.store
     }
 
-    fn http(&self) -> Result<reqwest::Client> {
-        if let Some(c) = self.http.get() {
+    fn http(&self, acct: &Account) -> Result<reqwest::Client> {
+        let mut clients = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&acct.ca_bundle) {
             return Ok(c.clone());
         }
-        let c = crate::http::client()?;
-        Ok(self.http.get_or_init(|| c).clone())
+        let c = crate::http::client(acct.ca_bundle.as_deref())?;
+        clients.insert(acct.ca_bundle.clone(), c.clone());
+        Ok(c)
     }
 
     pub fn config(&self) -> Result<Config> {
@@ -199,7 +203,7 @@ impl Session {
         if password.is_empty() {
             return Err(Error::Config("the password is empty".into()));
         }
-        let http = self.http()?;
+        let http = self.http(&acct)?;
         let settings = idp_settings(&acct);
         let tokens = IdpClient::new(http.clone())
             .password_grant(&settings, &email, &password)
@@ -355,7 +359,7 @@ impl Session {
             )));
         }
         check_duration(acct.duration_seconds)?;
-        let http = self.http()?;
+        let http = self.http(&acct)?;
         let creds = self
             .assume(
                 &http,
@@ -403,7 +407,7 @@ impl Session {
                 )));
             }
         }
-        let http = self.http()?;
+        let http = self.http(acct)?;
         let tokens = match IdpClient::new(http)
             .refresh_grant(&idp_settings(acct), &rec.refresh_token)
             .await
