@@ -240,6 +240,20 @@ pub fn update_account(
     name: &str,
     edit: impl FnOnce(&mut AccountConfig),
 ) -> Result<()> {
+    // read-modify-write under a lock: concurrent logins of different accounts all land
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    crate::credfile::create_private_dir(dir)?;
+    let name_of = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("config");
+    let _lock = crate::credfile::FileLock::acquire(
+        &dir.join(format!(".{name_of}.astran-lock")),
+        std::time::Duration::from_secs(10),
+    )?;
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

@@ -1,0 +1,255 @@
+//! File safety under concurrency: six `astran-creds login` processes writing six accounts'
+//! profiles, the tray agent and the CLI daemon running side by side and renewing two more
+//! profiles as fast as they are asked, while two readers parse the file continuously (ours,
+//! and botocore as the AWS CLI reads it). No read may ever see a torn or partial file, no
+//! profile may be lost, the user's profile stays byte for byte, the mode stays 0600, no temp
+//! file is left, and the config file keeps every account.
+
+mod common;
+use common::*;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ORIGINAL: &str = "# my profiles, by hand\r\n[keep]\r\naws_access_key_id = AKIAKEEPME\r\nregion = eu-west-3\r\n\r\n";
+const WRITERS: usize = 6;
+const LOGINS_EACH: usize = 4;
+const OURS: [&str; 4] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "x_security_token_expires",
+];
+
+fn ask(socket: &std::path::Path, req: &str) -> String {
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    writeln!(s, "{req}").unwrap();
+    let mut line = String::new();
+    let _ = BufReader::new(s).read_line(&mut line);
+    line
+}
+
+#[test]
+fn concurrent_writers_never_tear_or_lose_the_file() {
+    let env = Env::standard();
+    std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
+    std::fs::write(&env.creds, ORIGINAL).unwrap();
+    std::fs::set_permissions(
+        &env.creds,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &env.config,
+        "[accounts.tray]\nprofile = \"tray-profile\"\nduration_seconds = 900\n\n[accounts.daemon]\nprofile = \"daemon-profile\"\nduration_seconds = 900\n",
+    )
+    .unwrap();
+    for a in ["tray", "daemon"] {
+        assert_ok(&env.login(&["--account", a]), a);
+    }
+    let key_of = |p: &str| env.profile_value(p, "aws_access_key_id").unwrap();
+    let (tray_key, daemon_key) = (key_of("tray-profile"), key_of("daemon-profile"));
+
+    // the tray agent and the daemon, each with its own control socket
+    sni_watcher();
+    let run = env.dir.path().join("run");
+    let tray_sock = run.join("tray.sock");
+    let daemon_sock = run.join("daemon.sock");
+    let mut tray = env.command(workspace_bin("astran-tray"));
+    tray.env("ASTRAN_IDP_URL", &env.idp.token_url)
+        .env("ASTRAN_STS_ENDPOINT", &env.sts)
+        .env("ASTRAN_CONTROL_SOCKET", &tray_sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _tray = Guard(tray.spawn().unwrap());
+    let mut daemon = env.cmd(&["daemon", "--notify", "log"]);
+    daemon
+        .env("ASTRAN_CONTROL_SOCKET", &daemon_sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _daemon = Guard(daemon.spawn().unwrap());
+    wait_for("both agents to listen", Duration::from_secs(20), || {
+        ask(&tray_sock, r#"{"cmd":"ping"}"#).contains("true")
+            && ask(&daemon_sock, r#"{"cmd":"ping"}"#).contains("true")
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let done: Arc<Mutex<HashSet<String>>> = Arc::default();
+
+    // reader 1: ours, in-process, as fast as it can
+    let reads = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (stop, done, reads, path) =
+            (stop.clone(), done.clone(), reads.clone(), env.creds.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let must_have: HashSet<String> = done.lock().unwrap().clone();
+                let text = std::fs::read_to_string(&path).expect("the file is always there");
+                assert!(
+                    text.starts_with(ORIGINAL),
+                    "the user's bytes changed: {text:?}"
+                );
+                let names = astran_creds::credfile::profile_names(&text);
+                let unique: HashSet<&String> = names.iter().collect();
+                assert_eq!(unique.len(), names.len(), "duplicate sections: {names:?}");
+                for n in names.iter().filter(|n| *n != "keep") {
+                    let kv = astran_creds::credfile::read_profile(&text, n).unwrap();
+                    for k in OURS {
+                        assert!(
+                            kv.iter().any(|(kk, _)| kk == k),
+                            "torn [{n}] lacks {k}: {text:?}"
+                        );
+                    }
+                }
+                for p in &must_have {
+                    assert!(names.contains(p), "profile {p} was lost: {text:?}");
+                }
+                reads.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    // reader 2: botocore
+    let stop_file = env.dir.path().join("stop-botocore");
+    let boto = Command::new(venv_bin("python"))
+        .arg(root().join("tests/support/botocore_reader.py"))
+        .arg(&env.creds)
+        .arg(&stop_file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // ask the agents to renew, again and again
+    let asker = {
+        let stop = stop.clone();
+        let (t, d) = (tray_sock.clone(), daemon_sock.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                for (sock, acct) in [(&t, "tray"), (&d, "daemon"), (&t, "daemon"), (&d, "tray")] {
+                    let r = ask(sock, &format!(r#"{{"cmd":"refresh","account":"{acct}"}}"#));
+                    if r.contains("\"ok\":true") {
+                        n += 1;
+                    } else {
+                        eprintln!("refresh {acct}: {r}");
+                    }
+                }
+            }
+            n
+        })
+    };
+
+    // the CLI writers: six accounts, four logins each
+    let start = Instant::now();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let mut cmds = Vec::new();
+            for _ in 0..LOGINS_EACH {
+                let acct = format!("w{i}");
+                let profile = format!("p{i}");
+                let mut c = env.cmd(&[
+                    "login",
+                    "--account",
+                    &acct,
+                    "--profile",
+                    &profile,
+                    "--email",
+                    EMAIL,
+                    "--password-stdin",
+                ]);
+                c.env("ASTRAN_KEYRING", "none")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped());
+                cmds.push(c);
+            }
+            let done = done.clone();
+            std::thread::spawn(move || {
+                for mut c in cmds {
+                    let mut ch = c.spawn().unwrap();
+                    ch.stdin
+                        .take()
+                        .unwrap()
+                        .write_all(format!("{PASSWORD}\n").as_bytes())
+                        .unwrap();
+                    let o = ch.wait_with_output().unwrap();
+                    assert!(
+                        o.status.success(),
+                        "writer {i}: {}",
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                    done.lock().unwrap().insert(format!("p{i}"));
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("a writer failed");
+    }
+    let writing = start.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::SeqCst);
+    reader.join().expect("our reader saw a torn or lost file");
+    let renewals = asker.join().unwrap();
+    std::fs::write(&stop_file, "").unwrap();
+    let out = boto.wait_with_output().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!(
+        "{} CLI logins in {writing:?}; {renewals} renewals by the agents; {} reads by us, {} by botocore",
+        WRITERS * LOGINS_EACH,
+        reads.load(Ordering::SeqCst),
+        summary["reads"]
+    );
+    assert_eq!(
+        summary["errors"],
+        serde_json::json!([]),
+        "botocore: {summary}"
+    );
+    assert!(summary["reads"].as_u64().unwrap() > 10, "{summary}");
+    assert!(reads.load(Ordering::SeqCst) > 100);
+    assert!(renewals >= 4, "the agents renewed {renewals} times");
+
+    // nothing lost, nothing left over
+    let text = env.creds_text();
+    assert!(text.starts_with(ORIGINAL));
+    let names = astran_creds::credfile::profile_names(&text);
+    let mut expected: Vec<String> = (0..WRITERS).map(|i| format!("p{i}")).collect();
+    expected.extend([
+        "tray-profile".into(),
+        "daemon-profile".into(),
+        "keep".into(),
+    ]);
+    for p in &expected {
+        assert_eq!(
+            names.iter().filter(|n| *n == p).count(),
+            1,
+            "{p}: {names:?}"
+        );
+    }
+    assert_eq!(names.len(), expected.len(), "{names:?}");
+    assert_ne!(key_of("tray-profile"), tray_key, "the tray renewed");
+    assert_ne!(key_of("daemon-profile"), daemon_key, "the daemon renewed");
+    assert_eq!(file_mode(&env.creds), 0o600);
+    let left: Vec<String> = std::fs::read_dir(env.creds.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "credentials" && !n.ends_with("astran-lock"))
+        .collect();
+    assert!(left.is_empty(), "left in ~/.aws: {left:?}");
+    let cfg = std::fs::read_to_string(&env.config).unwrap();
+    for i in 0..WRITERS {
+        assert!(
+            cfg.contains(&format!("[accounts.w{i}]")),
+            "account w{i} lost: {cfg}"
+        );
+    }
+    assert!(cfg.contains("[accounts.tray]") && cfg.contains("[accounts.daemon]"));
+}
