@@ -211,11 +211,11 @@ async fn two_hours_asleep_with_an_offline_session_renews_once_at_once() {
 
     s.sleep_for(2 * 3600);
     let woke = Instant::now();
-    wait_until("the renewal", Duration::from_secs(5), || {
+    wait_until("the renewal", Duration::from_secs(8), || {
         s.servers.counts().1 > sts0
     })
     .await;
-    wait_until("the new profile", Duration::from_secs(5), || {
+    wait_until("the new profile", Duration::from_secs(8), || {
         s.expiry() > s.clock.now()
     })
     .await;
@@ -302,7 +302,7 @@ fn a_stopped_daemon_catches_up_when_it_resumes() {
         Duration::from_secs(10),
     );
     assert!(
-        resumed.elapsed() < Duration::from_secs(3),
+        resumed.elapsed() < Duration::from_secs(5),
         "caught up in {:?}",
         resumed.elapsed()
     );

@@ -132,7 +132,8 @@ fn concurrent_writers_never_tear_or_lose_the_file() {
         let (t, d) = (tray_sock.clone(), daemon_sock.clone());
         std::thread::spawn(move || {
             let mut n = 0;
-            while !stop.load(Ordering::SeqCst) {
+            // until the writers are done, and at least one renewal each way
+            while !stop.load(Ordering::SeqCst) || n < 4 {
                 for (sock, acct) in [(&t, "tray"), (&d, "daemon"), (&t, "daemon"), (&d, "tray")] {
                     let r = ask(sock, &format!(r#"{{"cmd":"refresh","account":"{acct}"}}"#));
                     if r.contains("\"ok\":true") {
@@ -196,8 +197,8 @@ fn concurrent_writers_never_tear_or_lose_the_file() {
     let writing = start.elapsed();
     std::thread::sleep(Duration::from_secs(1));
     stop.store(true, Ordering::SeqCst);
-    reader.join().expect("our reader saw a torn or lost file");
     let renewals = asker.join().unwrap();
+    reader.join().expect("our reader saw a torn or lost file");
     std::fs::write(&stop_file, "").unwrap();
     let out = boto.wait_with_output().unwrap();
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

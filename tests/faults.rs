@@ -209,9 +209,10 @@ fn daemon_backs_off_with_jitter_and_recovers_when_sts_returns() {
         .windows(2)
         .map(|w| (w[1] - w[0]) as f64 / 1000.0)
         .collect();
-    // backoff 5 s, then 10 s, each with jitter in [1/2, 1]
-    assert!((2.3..=5.8).contains(&gaps[0]), "first backoff {gaps:?}");
-    assert!((4.8..=10.8).contains(&gaps[1]), "second backoff {gaps:?}");
+    // backoff 5 s, then 10 s, each with jitter in [1/2, 1]; plus up to 3 s for the attempt's
+    // own refresh grant on a loaded machine
+    assert!((2.4..=8.0).contains(&gaps[0]), "first backoff {gaps:?}");
+    assert!((4.9..=13.0).contains(&gaps[1]), "second backoff {gaps:?}");
     assert_eq!(
         env.creds_text(),
         before,
