@@ -11,8 +11,8 @@ use tokio::sync::Notify;
 
 pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-/// Longest single monotonic sleep. After a suspend the process notices the new wall-clock
-/// time at most this late; well below any refresh lead, and one wakeup per this period.
+/// Longest single monotonic sleep where no wall-clock timer is available (not Linux, or
+/// `timerfd` refused): after a suspend the process notices the new time at most this late.
 pub const MAX_SLEEP_SLICE: Duration = Duration::from_secs(60);
 
 pub trait Clock: Send + Sync {
@@ -37,6 +37,12 @@ impl Clock for SystemClock {
                 if left <= time::Duration::ZERO {
                     return;
                 }
+                // One wall-clock timer to the deadline (fires after a suspend, and early when
+                // the clock is set); the loop re-checks the time either way.
+                #[cfg(target_os = "linux")]
+                if realtime::wait(deadline).await.is_ok() {
+                    continue;
+                }
                 let left = Duration::try_from(left).unwrap_or(MAX_SLEEP_SLICE);
                 tokio::time::sleep(left.min(MAX_SLEEP_SLICE)).await;
             }
@@ -45,6 +51,67 @@ impl Clock for SystemClock {
 }
 
 /// A clock for tests: starts at a given time, moves only when told to.
+/// A `timerfd` on `CLOCK_REALTIME` armed for an absolute deadline with
+/// `TFD_TIMER_CANCEL_ON_SET`: no wakeup before the deadline, it fires on time after a
+/// suspend (the realtime clock counts the time asleep), and it is cancelled when someone
+/// sets the clock, so the caller re-plans at once.
+#[cfg(target_os = "linux")]
+mod realtime {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use time::OffsetDateTime;
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+
+    /// Ok when the deadline passed or the clock was set; Err when no timerfd can be used.
+    pub async fn wait(deadline: OffsetDateTime) -> std::io::Result<()> {
+        // SAFETY: plain syscalls; the fd is owned by `fd` from here on.
+        let raw = unsafe {
+            libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+        };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let ns = deadline.unix_timestamp_nanos();
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: (ns.div_euclid(1_000_000_000)) as libc::time_t,
+                tv_nsec: (ns.rem_euclid(1_000_000_000)) as libc::c_long,
+            },
+        };
+        let flags = libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET;
+        if unsafe { libc::timerfd_settime(raw, flags, &spec, std::ptr::null_mut()) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the OwnedFd keeps this one fd open for as long as the AsyncFd holds it.
+        let afd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
+        loop {
+            let mut ready = afd.readable().await?;
+            let mut expirations = [0u8; 8];
+            let n = unsafe {
+                libc::read(
+                    afd.get_ref().as_raw_fd(),
+                    expirations.as_mut_ptr().cast(),
+                    expirations.len(),
+                )
+            };
+            if n == 8 {
+                return Ok(());
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ECANCELED) => return Ok(()), // the clock was set
+                Some(libc::EAGAIN) | Some(libc::EINTR) => ready.clear_ready(),
+                _ => return Err(e),
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ManualClock {
     now: Mutex<OffsetDateTime>,
@@ -114,6 +181,29 @@ mod tests {
         let f = parse_rfc3339("2024-08-22T08:32:56.123456Z").unwrap();
         assert_eq!(rfc3339(f), "2024-08-22T08:32:56Z");
         assert!(parse_rfc3339("yesterday").is_none());
+    }
+
+    #[tokio::test]
+    async fn system_clock_wakes_at_the_wall_clock_deadline() {
+        for ms in [-50i64, 0, 120, 400] {
+            let start = std::time::Instant::now();
+            let deadline = OffsetDateTime::now_utc() + time::Duration::milliseconds(ms);
+            SystemClock.wait_until(deadline).await;
+            assert!(OffsetDateTime::now_utc() >= deadline, "{ms}");
+            let took = start.elapsed().as_millis() as i64;
+            assert!(
+                took >= ms.max(0) - 5 && took < ms.max(0) + 150,
+                "{ms} ms took {took}"
+            );
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn realtime_timer_fires_at_the_deadline() {
+        let deadline = OffsetDateTime::now_utc() + time::Duration::milliseconds(200);
+        realtime::wait(deadline).await.unwrap();
+        assert!(OffsetDateTime::now_utc() >= deadline);
     }
 
     #[tokio::test]
