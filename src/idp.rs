@@ -53,7 +53,9 @@ pub struct IdpClient {
     http: reqwest::Client,
 }
 
-enum Grant<'a> {
+/// Which grant a token request used; it decides how a refusal is reported.
+#[derive(Debug, Clone, Copy)]
+pub enum Grant<'a> {
     Password {
         username: &'a str,
         password: &'a Secret,
@@ -120,11 +122,13 @@ impl IdpClient {
             .await
             .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
         let host = url.host_str().unwrap_or("?").to_owned();
-        parse_reply(status.as_u16(), &bytes, &host, &grant, obtained_at)
+        parse_token_reply(status.as_u16(), &bytes, &host, &grant, obtained_at)
     }
 }
 
-fn parse_reply(
+/// Turn the token endpoint's reply (HTTP status and body) into tokens or a classified
+/// error. Pure, so it can be fuzzed (`fuzz/fuzz_targets/token_reply.rs`).
+pub fn parse_token_reply(
     status: u16,
     bytes: &[u8],
     host: &str,
@@ -209,7 +213,7 @@ mod tests {
                 password: &p,
             }
         };
-        parse_reply(
+        parse_token_reply(
             status,
             body.as_bytes(),
             "idp",
