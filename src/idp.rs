@@ -20,8 +20,11 @@ pub struct TokenSet {
 
 impl TokenSet {
     pub fn refresh_expires_at(&self) -> Option<OffsetDateTime> {
-        (self.refresh_expires_in > 0)
-            .then(|| self.obtained_at + time::Duration::seconds(self.refresh_expires_in as i64))
+        // A lifetime past what a date can hold (year 9999) is as good as none.
+        let secs = i64::try_from(self.refresh_expires_in).ok()?;
+        (secs > 0)
+            .then(|| self.obtained_at.checked_add(time::Duration::seconds(secs)))
+            .flatten()
     }
 }
 
@@ -237,6 +240,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(offline.refresh_expires_at(), None);
+    }
+
+    #[test]
+    fn a_refresh_lifetime_past_year_9999_does_not_panic() {
+        // found by fuzz/fuzz_targets/token_reply.rs: the addition overflowed and panicked
+        for secs in [
+            "18446744073709551615",
+            "9223372036854775807",
+            "300000000000",
+        ] {
+            let body = format!(r#"{{"access_token":"A","refresh_expires_in":{secs}}}"#);
+            assert_eq!(parse(200, &body, true).unwrap().refresh_expires_at(), None);
+        }
     }
 
     #[test]
