@@ -128,6 +128,12 @@ fn classify(lines: &[Line<'_>]) -> (Vec<Kind>, Vec<Section>) {
     (kinds, sections)
 }
 
+/// The line without its indentation. For the header after a section we rewrote or removed:
+/// indented, it would read as a continuation of the key now before it.
+fn unindented(full: &str) -> &str {
+    full.trim_start_matches(is_python_space)
+}
+
 fn option_key(text: &str) -> Option<&str> {
     let i = text.find(['=', ':'])?;
     Some(text[..i].trim_matches(is_python_space))
@@ -233,12 +239,9 @@ pub fn set_profile(
                     if let Some(idx) = entries.iter().position(|(k, _)| *k == lk) {
                         if !written[idx] {
                             written[idx] = true;
-                            // keep the indentation: it decides what the next lines continue
-                            let text = line.text;
-                            out.push_str(
-                                &text
-                                    [..text.len() - text.trim_start_matches(is_python_space).len()],
-                            );
+                            // keep the indentation: siblings indented alike stay keys
+                            let indent = line.text.len() - unindented(line.text).len();
+                            out.push_str(&line.text[..indent]);
                             out.push_str(entries[idx].0);
                             out.push_str(" = ");
                             out.push_str(entries[idx].1);
@@ -248,6 +251,9 @@ pub fn set_profile(
                 } else {
                     out.push_str(line.full);
                 }
+            }
+            Kind::Header if i == first.end || ours[1..].iter().any(|s| s.end == i) => {
+                out.push_str(unindented(line.full))
             }
             _ => out.push_str(line.full),
         }
@@ -292,15 +298,21 @@ pub fn remove_profile(text: &str, profile: &str) -> String {
     let (_, sections) = classify(&lines);
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
+    let mut next_header = usize::MAX;
     while i < lines.len() {
         if let Some(s) = sections.iter().find(|s| s.header == i && s.name == profile) {
             i = s.content_end;
             while i < s.end && lines[i].text.trim_matches(is_python_space).is_empty() {
                 i += 1;
             }
+            next_header = s.end;
             continue;
         }
-        out.push_str(lines[i].full);
+        if i == next_header {
+            out.push_str(unindented(lines[i].full));
+        } else {
+            out.push_str(lines[i].full);
+        }
         i += 1;
     }
     out
@@ -757,6 +769,33 @@ mod tests {
         let before = "[a]\n\n[astran]\n# ours\nk = X\n\n# about b\n[b]\n";
         assert_eq!(remove_profile(before, "astran"), "[a]\n\n# about b\n[b]\n");
         assert_eq!(remove_profile("[a]\n", "astran"), "[a]\n");
+    }
+
+    #[test]
+    fn indented_lines_keep_their_meaning() {
+        // found by fuzz/fuzz_targets/credfile.rs: an indented header after the section we
+        // edit or remove became a continuation of the key before it (losing that profile),
+        // and a rewritten indented key swallowed its indented siblings
+        let before = "[x]\nk = v\n[astran]\n  [b]\nk = w\n";
+        assert_eq!(remove_profile(before, "astran"), "[x]\nk = v\n[b]\nk = w\n");
+        let out = set_profile(before, "astran", &e("N", "S"), M);
+        assert_eq!(profile_names(&out), vec!["x", "astran", "b"]);
+        assert!(
+            out.ends_with("2026-01-01T00:00:00Z\n[b]\nk = w\n"),
+            "{out:?}"
+        );
+        assert_eq!(set_profile(&out, "astran", &e("N", "S"), M), out);
+
+        let dup = "[astran]\nk = 1\n[astran]\n  [b]\nk = w\n";
+        let out = set_profile(dup, "astran", &e("N", "S"), M);
+        assert_eq!(profile_names(&out), vec!["astran", "b"]);
+        assert_eq!(read_profile(&out, "b").unwrap(), [("k".into(), "w".into())]);
+
+        let indented = "[astran]\n  aws_access_key_id = OLD\n  region = eu\n";
+        let out = set_profile(indented, "astran", &e("N", "S"), M);
+        assert!(out.starts_with("[astran]\n  aws_access_key_id = N\n  region = eu\n"));
+        assert_eq!(read_profile(&out, "astran").unwrap()[1].0, "region");
+        assert_eq!(set_profile(&out, "astran", &e("N", "S"), M), out);
     }
 
     #[cfg(unix)]

@@ -20,8 +20,11 @@ pub struct TokenSet {
 
 impl TokenSet {
     pub fn refresh_expires_at(&self) -> Option<OffsetDateTime> {
-        (self.refresh_expires_in > 0)
-            .then(|| self.obtained_at + time::Duration::seconds(self.refresh_expires_in as i64))
+        // A lifetime past what a date can hold (year 9999) is as good as none.
+        let secs = i64::try_from(self.refresh_expires_in).ok()?;
+        (secs > 0)
+            .then(|| self.obtained_at.checked_add(time::Duration::seconds(secs)))
+            .flatten()
     }
 }
 
@@ -53,7 +56,9 @@ pub struct IdpClient {
     http: reqwest::Client,
 }
 
-enum Grant<'a> {
+/// Which grant a token request used; it decides how a refusal is reported.
+#[derive(Debug, Clone, Copy)]
+pub enum Grant<'a> {
     Password {
         username: &'a str,
         password: &'a Secret,
@@ -120,11 +125,13 @@ impl IdpClient {
             .await
             .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
         let host = url.host_str().unwrap_or("?").to_owned();
-        parse_reply(status.as_u16(), &bytes, &host, &grant, obtained_at)
+        parse_token_reply(status.as_u16(), &bytes, &host, &grant, obtained_at)
     }
 }
 
-fn parse_reply(
+/// Turn the token endpoint's reply (HTTP status and body) into tokens or a classified
+/// error. Pure, so it can be fuzzed (`fuzz/fuzz_targets/token_reply.rs`).
+pub fn parse_token_reply(
     status: u16,
     bytes: &[u8],
     host: &str,
@@ -209,7 +216,7 @@ mod tests {
                 password: &p,
             }
         };
-        parse_reply(
+        parse_token_reply(
             status,
             body.as_bytes(),
             "idp",
@@ -233,6 +240,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(offline.refresh_expires_at(), None);
+    }
+
+    #[test]
+    fn a_refresh_lifetime_past_year_9999_does_not_panic() {
+        // found by fuzz/fuzz_targets/token_reply.rs: the addition overflowed and panicked
+        for secs in [
+            "18446744073709551615",
+            "9223372036854775807",
+            "300000000000",
+        ] {
+            let body = format!(r#"{{"access_token":"A","refresh_expires_in":{secs}}}"#);
+            assert_eq!(parse(200, &body, true).unwrap().refresh_expires_at(), None);
+        }
     }
 
     #[test]

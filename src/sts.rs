@@ -129,7 +129,9 @@ impl StsClient {
     }
 }
 
-fn parse_reply(status: u16, bytes: &[u8], host: &str, role: &str) -> Result<Credentials> {
+/// Turn STS's reply (HTTP status and XML body) into credentials or a classified error.
+/// Pure, so it can be fuzzed (`fuzz/fuzz_targets/sts_reply.rs`).
+pub fn parse_reply(status: u16, bytes: &[u8], host: &str, role: &str) -> Result<Credentials> {
     let text = std::str::from_utf8(bytes).unwrap_or("");
     if (200..300).contains(&status) {
         let malformed = |what: &str| {
