@@ -44,7 +44,7 @@ for t in "${targets[@]}"; do
   if [ -n "${FUZZ_CMIN:-}" ]; then
     nice -n 15 cargo +nightly fuzz cmin "$t" "corpus/$t" >"/tmp/fuzz-$t-cmin.log" 2>&1
   fi
-  echo "$t: corpus $(find "corpus/$t" -type f | wc -l) files, $(du -sh "corpus/$t" | cut -f1)"
+  echo "$t: corpus $(find "corpus/$t" -type f | wc -l) files, $(du -sh --apparent-size "corpus/$t" | cut -f1)"
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: FAILED: ${failed[*]}"; exit 1

@@ -95,9 +95,17 @@ fuzz_target!(|data: &[u8]| {
     // Nothing else changes.
     if !names.iter().any(|n| n == profile) {
         assert!(set.starts_with(text), "appending keeps the text as it was");
-        assert_eq!(remove_profile(text, profile), text, "removing an absent profile");
+        assert_eq!(
+            remove_profile(text, profile),
+            text,
+            "removing an absent profile"
+        );
     }
-    assert_eq!(others(&set, profile), before, "other profiles after set_profile:\n{set:?}");
+    assert_eq!(
+        others(&set, profile),
+        before,
+        "other profiles after set_profile:\n{set:?}"
+    );
 
     // Remove: no section of ours left, and nothing else changes.
     let removed = remove_profile(&set, profile);
@@ -105,8 +113,16 @@ fuzz_target!(|data: &[u8]| {
         !profile_names(&removed).iter().any(|n| n == profile),
         "our profile after remove_profile:\n{removed:?}"
     );
-    assert_eq!(others(&removed, profile), before, "other profiles after remove_profile:\n{removed:?}");
+    assert_eq!(
+        others(&removed, profile),
+        before,
+        "other profiles after remove_profile:\n{removed:?}"
+    );
     let removed_direct = remove_profile(text, profile);
     assert!(!profile_names(&removed_direct).iter().any(|n| n == profile));
-    assert_eq!(others(&removed_direct, profile), before, "other profiles after remove_profile:\n{removed_direct:?}");
+    assert_eq!(
+        others(&removed_direct, profile),
+        before,
+        "other profiles after remove_profile:\n{removed_direct:?}"
+    );
 });
