@@ -35,14 +35,18 @@ else
 fi
 
 if [ $build = 1 ]; then
-  nice -n 15 cargo build --release -p astran-creds -p astran-tray -p astran-testkit
+  # the measured programs; the test IdP may be the debug one the tests built (it is a server
+  # the measured programs talk to, not measured itself)
+  nice -n 15 cargo build --release -p astran-creds -p astran-tray
+  [ -x "$BIN/astran-test-idp" ] || [ -x "$target/debug/astran-test-idp" ] || nice -n 15 cargo build --release -p astran-testkit
   if [ ! -x "$BIN/astran-tray-window" ]; then
     [ -d node_modules/@tauri-apps/cli ] || npm install --no-audit --no-fund --silent
     nice -n 15 npx tauri build --no-bundle --ci
   fi
 fi
-for b in astran-creds astran-tray astran-tray-window astran-test-idp; do
-  [ -x "$BIN/$b" ] || { echo "bench: $BIN/$b is missing (build it, or drop --no-build)" >&2; exit 2; }
+idp=$BIN/astran-test-idp; [ -x "$idp" ] || idp=$target/debug/astran-test-idp
+for b in "$BIN/astran-creds" "$BIN/astran-tray" "$BIN/astran-tray-window" "$idp"; do
+  [ -x "$b" ] || { echo "bench: $b is missing (build it, or drop --no-build)" >&2; exit 2; }
 done
 
 work=$(mktemp -d)
@@ -58,7 +62,7 @@ log() { echo "bench: $*" >&2; }
 # --- local servers ----------------------------------------------------------------------
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-"$BIN/astran-test-idp" --bind 127.0.0.1:0 \
+"$idp" --bind 127.0.0.1:0 \
   --user "demo@astran.io:PASSWORD123:arn:demo:iam::ce04d61d-afac-504f-a96b-ebbbced80013:root" \
   >"$work/idp" 2>/dev/null &
 for _ in $(seq 300); do
