@@ -143,7 +143,8 @@ else
   for g in set_profile_text set_profile_file; do
     for n in 10 1000 10000; do
       f=$target/criterion/$g/$n/new/estimates.json
-      jq -r --arg k "${g}_$n" '"\($k) \(.median.point_estimate / 1e6) \(.median.confidence_interval.lower_bound / 1e6) \(.median.confidence_interval.upper_bound / 1e6)"' "$f" >>"$S/criterion"
+      bytes=$(jq -r '.throughput.Bytes' "$target/criterion/$g/$n/new/benchmark.json")
+      jq -r --arg k "${g}_$n" --arg b "$bytes" '"\($k) \(.median.point_estimate / 1e6) \(.median.confidence_interval.lower_bound / 1e6) \(.median.confidence_interval.upper_bound / 1e6) \($b)"' "$f" >>"$S/criterion"
     done
   done
   grep -o 'thrpt: *\[[^]]*\]' "$work/criterion.log" >"$S/criterion_thrpt" || true
@@ -196,10 +197,11 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
   echo "| 3 | agent cold start → its StatusNotifierItem registered on D-Bus | $(stats "$S/tray_start") | ≤ 200 ms | $(ok "$tsm <= 200") |"
   echo "| 3 | click on \"Log in…\" (dbusmenu Event) → login window shown | $(stats "$S/window_shown") | ≤ 800 ms | $(ok "$wsm <= 800") |"
   if [ -s "$S/criterion" ]; then
-    while read -r k m lo hi; do
+    while read -r k m lo hi bytes; do
       n=${k##*_}; g=${k%_*}
-      what="credentials-file rewrite, $n profiles: text edit (\`credfile::set_profile\`)"
-      [ "$g" = set_profile_file ] && what="credentials-file rewrite, $n profiles: whole file (\`CredentialsFile::set_profile\`: lock, read, edit, write, fsync, rename, fsync dir)"
+      size=$(awk -v b="$bytes" 'BEGIN{printf "%.0f KB", b / 1e3}')
+      what="credentials-file rewrite, $n profiles ($size): text edit (\`credfile::set_profile\`)"
+      [ "$g" = set_profile_file ] && what="credentials-file rewrite, $n profiles ($size): whole file (\`CredentialsFile::set_profile\`: lock, read, edit, write, fsync, rename, fsync dir)"
       goal=""; pass=""
       if [ "$n" = 10000 ]; then goal="≤ 20 ms"; pass=$(ok "$m <= 20"); fi
       printf '| 4 | %s | %.3f ms (95%% CI of the median %.3f–%.3f) | %s | %s |\n' "$what" "$m" "$lo" "$hi" "$goal" "$pass"
