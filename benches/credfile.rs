@@ -46,7 +46,10 @@ fn file_with(n: usize) -> String {
 fn entries() -> Vec<(&'static str, &'static str)> {
     vec![
         ("aws_access_key_id", "ASIANEWNEWNEWNEWNEW1"),
-        ("aws_secret_access_key", "newsecretnewsecretnewsecretnewsecret0000"),
+        (
+            "aws_secret_access_key",
+            "newsecretnewsecretnewsecretnewsecret0000",
+        ),
         ("aws_session_token", "NEWTOKEN"),
         ("x_security_token_expires", "2026-11-29T12:00:00Z"),
     ]
@@ -86,7 +89,8 @@ fn file_write(c: &mut Criterion) {
                 flip = !flip;
                 let mut e = e.clone();
                 e[2].1 = if flip { "TOKEN-A" } else { "TOKEN-B" };
-                file.set_profile("astran", &e, MANAGED).expect("set_profile");
+                file.set_profile("astran", &e, MANAGED)
+                    .expect("set_profile");
             })
         });
     }
