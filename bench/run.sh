@@ -136,14 +136,17 @@ if [ $quick = 1 ]; then
   log "criterion: benches/credfile.rs once each, test mode"
   cargo test -q -p astran-creds --bench credfile >"$work/criterion.log" 2>&1 || { cat "$work/criterion.log" >&2; exit 1; }
 else
-  log "criterion: cargo bench --bench credfile"
-  rm -rf "$target/criterion/set_profile_text" "$target/criterion/set_profile_file"
-  nice -n 15 cargo bench -p astran-creds --bench credfile --no-run >/dev/null 2>&1
-  cargo bench -p astran-creds --bench credfile >"$work/criterion.log" 2>&1 || { cat "$work/criterion.log" >&2; exit 1; }
+  # the bench profile (release settings, unwinding) builds every dependency anew the first
+  # time; CRITERION_TARGET_DIR may point at a target dir that already has them
+  ctarget=${CRITERION_TARGET_DIR:-$target}
+  log "criterion: cargo bench --bench credfile (in $ctarget)"
+  rm -rf "$ctarget/criterion/set_profile_text" "$ctarget/criterion/set_profile_file"
+  CARGO_TARGET_DIR=$ctarget nice -n 15 cargo bench -p astran-creds --bench credfile --no-run >/dev/null 2>&1
+  CARGO_TARGET_DIR=$ctarget cargo bench -p astran-creds --bench credfile >"$work/criterion.log" 2>&1 || { cat "$work/criterion.log" >&2; exit 1; }
   for g in set_profile_text set_profile_file; do
     for n in 10 1000 10000; do
-      f=$target/criterion/$g/$n/new/estimates.json
-      bytes=$(jq -r '.throughput.Bytes' "$target/criterion/$g/$n/new/benchmark.json")
+      f=$ctarget/criterion/$g/$n/new/estimates.json
+      bytes=$(jq -r '.throughput.Bytes' "$ctarget/criterion/$g/$n/new/benchmark.json")
       jq -r --arg k "${g}_$n" --arg b "$bytes" '"\($k) \(.median.point_estimate / 1e6) \(.median.confidence_interval.lower_bound / 1e6) \(.median.confidence_interval.upper_bound / 1e6) \($b)"' "$f" >>"$S/criterion"
     done
   done
@@ -231,6 +234,8 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
   echo "## How each is measured"
   echo
   cat bench/method.md
+  echo
+  cat bench/changes.md
 } >"$out"
 log "wrote $out"
 [ $quick = 1 ] && sed -n '/^| #/,/^$/p' "$out"
