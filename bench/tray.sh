@@ -24,6 +24,7 @@ cleanup() {
 trap cleanup EXIT
 export HOME="$work/home" XDG_RUNTIME_DIR="$work/run" XDG_CONFIG_HOME="$work/home/.config"
 export ASTRAN_KEYRING=none NO_AT_BRIDGE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1
+export ASTRAN_WINDOW_BIN="$BIN/astran-tray-window" # the measured build, even if BIN holds symlinks
 export AWS_SHARED_CREDENTIALS_FILE="$work/home/.aws/credentials"
 mkdir -p "$HOME" && mkdir -m 700 "$XDG_RUNTIME_DIR"
 py=.venv/bin/python
