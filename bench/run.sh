@@ -154,7 +154,7 @@ else
 fi
 
 # --- 5. sizes ------------------------------------------------------------------------------
-for b in astran-tray astran-tray-window astran-creds; do echo "$b $(stat -c %s "$BIN/$b")" >>"$S/sizes"; done
+for b in astran-tray astran-tray-window astran-creds; do echo "$b $(stat -L -c %s "$BIN/$b")" >>"$S/sizes"; done
 deb=$(ls -t "$BIN"/bundle/deb/*.deb 2>/dev/null | head -1 || true)
 
 log "waiting for the idle measurement ($IDLE_LONG_S s from the start)"
@@ -216,7 +216,7 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
     echo "| 5 | release binary \`$b\` | $(mb "$s") | ≤ 15 MB | $(ok "$s <= 15000000") |"
   done <"$S/sizes"
   if [ -n "$deb" ]; then
-    s=$(stat -c %s "$deb")
+    s=$(stat -L -c %s "$deb")
     echo "| 5 | \`$(basename "$deb")\` (scripts/package.sh, built $(date -u -r "$deb" '+%Y-%m-%d %H:%M UTC')) | $(mb "$s") | ≤ 8 MB | $(ok "$s <= 8000000") |"
   else
     echo "| 5 | .deb | not built (run scripts/package.sh) | ≤ 8 MB | |"
