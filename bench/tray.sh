@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 mode=$1
 work=$(mktemp -d)
 cleanup() {
+  local rc=$?
+  [ "$rc" = 0 ] || { echo "bench/tray.sh $mode failed ($rc); agent log:" >&2; tail -30 "$work/agent.log" >&2 2>/dev/null || true; }
   for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
