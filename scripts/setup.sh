@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 
 # build: the core needs only a C compiler; the Tauri window app needs WebKitGTK.
 # test: a private D-Bus with gnome-keyring, Xvfb, WebKitWebDriver, screenshots, and
-# libdbusmenu-gtk3 (what GTK panels render tray menus with) for the tray menu's screenshot.
+# libdbusmenu-gtk3 (what GTK panels render tray menus with) for the tray menu's screenshot;
+# curl and jq for the benchmarks.
 APT_PKGS=(build-essential pkg-config file libwebkit2gtk-4.1-dev librsvg2-dev libxdo-dev
           dbus dbus-x11 gnome-keyring libsecret-tools keyutils dunst
           xvfb xauth xdotool imagemagick x11-utils webkit2gtk-driver procps
-          python3-gi gir1.2-gtk-3.0 gir1.2-dbusmenu-gtk3-0.4)
+          python3-gi gir1.2-gtk-3.0 gir1.2-dbusmenu-gtk3-0.4
+          curl jq)  # bench/run.sh: the tutorial's manual flow, criterion's JSON
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,6 +14,8 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee "$log"
 # the .deb: release build, bundle, contents, and the packaged programs run
 bash scripts/package.sh
+# benchmark smoke (not timed): one short iteration of each measurement, criterion in test mode
+bash bench/run.sh --quick
 # one closing line for the whole run
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Tray-agent measurements, run by bench/run.sh inside a private D-Bus session (dbus-run-session)
+# with the test StatusNotifier host; writes samples into $OUT (one file per measure, one number
+# a line) and single values as `key value` lines into $OUT/values.
+#
+#   tray.sh footprint   cold start to the item registered (RUNS_START times), idle RSS/PSS of
+#                       the process tree, click on "Log in…" to the login window shown
+#                       (RUNS_WINDOW times, under Xvfb), RSS/PSS with the window open and
+#                       AFTER_S seconds after the last window closed
+#   tray.sh idle        the agent, logged in, left alone IDLE_S seconds: CPU time (utime+stime)
+#                       and wakeups (context switches of all its threads)
+#
+# Environment: BIN (release binaries), OUT, ASTRAN_IDP_URL, ASTRAN_STS_ENDPOINT, and the
+# counts above.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=$1
+work=$(mktemp -d)
+cleanup() {
+  local rc=$?
+  [ "$rc" = 0 ] || { echo "bench/tray.sh $mode failed ($rc); agent log:" >&2; tail -30 "$work/agent.log" >&2 2>/dev/null || true; }
+  for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+export HOME="$work/home" XDG_RUNTIME_DIR="$work/run" XDG_CONFIG_HOME="$work/home/.config"
+export ASTRAN_KEYRING=none NO_AT_BRIDGE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1
+export ASTRAN_WINDOW_BIN="$BIN/astran-tray-window" # the measured build, even if BIN holds symlinks
+export AWS_SHARED_CREDENTIALS_FILE="$work/home/.aws/credentials"
+mkdir -p "$HOME" && mkdir -m 700 "$XDG_RUNTIME_DIR"
+py=.venv/bin/python
+
+.venv/bin/python tests/support/sni_host.py watch "$work/items" >"$work/host.out" 2>&1 &
+for _ in $(seq 100); do grep -q ready "$work/host.out" 2>/dev/null && break; sleep 0.05; done
+
+val() { echo "$1 $2" >>"$OUT/values"; }
+
+tree_pids() { local p=$1; echo "$p"; for c in $(pgrep -P "$p" || true); do tree_pids "$c"; done; }
+tree_mem() { # "RSS_MB PSS_MB" summed over the process tree
+  local rss=0 pss=0 r s
+  for p in $(tree_pids "$1"); do
+    read -r r s < <(awk '/^Rss:/{r=$2} /^Pss:/{s=$2} END{print r+0, s+0}' /proc/"$p"/smaps_rollup 2>/dev/null || echo "0 0")
+    rss=$((rss + r)); pss=$((pss + s))
+  done
+  awk -v r="$rss" -v s="$pss" 'BEGIN{printf "%.1f %.1f", r/1024, s/1024}'
+}
+
+# Start the agent; set AGENT to its pid once its StatusNotifierItem is registered, and append the
+# milliseconds from exec to registration (the host's receive time) to $OUT/tray_start.
+start_agent() {
+  local t0 pid line
+  t0=$EPOCHREALTIME
+  "$BIN/astran-tray" >>"$work/agent.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 2000); do
+    line=$(grep "StatusNotifierItem-$pid-" "$work/items" 2>/dev/null | head -1 || true)
+    [ -n "$line" ] && break
+    sleep 0.005
+  done
+  [ -n "$line" ] || { echo "the agent did not register its item; log:" >&2; cat "$work/agent.log" >&2; exit 1; }
+  jq -r --arg t0 "$t0" '(.t - ($t0|tonumber)) * 1000' <<<"$line" >>"$OUT/${START_FILE:-tray_start}"
+  AGENT=$pid
+}
+stop_agent() { kill -TERM "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.01; done; }
+service_of() { grep -o "org.kde.StatusNotifierItem-$1-[0-9]*" "$work/items" | head -1; }
+
+login_agent() { # log the running agent in through its control socket, as the login window does
+  $py - "$XDG_RUNTIME_DIR/astran-tray/agent.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(json.dumps({"cmd": "login", "email": "demo@astran.io", "password": "PASSWORD123"}).encode() + b"\n")
+reply = json.loads(s.makefile().readline())
+if not reply.get("ok"):
+    sys.exit(f"login through the control socket failed: {reply}")
+PY
+}
+
+proc_cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+proc_switches() { # voluntary + involuntary context switches of all live threads
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/{n += $2} END{print n+0}'
+}
+
+case $mode in
+footprint)
+  : "${RUNS_START:=10}" "${RUNS_WINDOW:=5}" "${IDLE_S:=15}" "${OPEN_S:=5}" "${AFTER_S:=30}"
+  disp=:$((200 + RANDOM % 200))
+  Xvfb "$disp" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+  export DISPLAY=$disp
+  for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.05; done
+  for i in $(seq "$RUNS_START"); do
+    start_agent
+    if [ "$i" -lt "$RUNS_START" ]; then stop_agent "$AGENT"; fi
+  done
+  agent=$AGENT
+  svc=$(service_of "$agent")
+  login_agent
+  sleep "$IDLE_S"
+  read -r rss pss <<<"$(tree_mem "$agent")"
+  val idle_rss "$rss"; val idle_pss "$pss"
+  for _ in $(seq "$RUNS_WINDOW"); do
+    $py bench/sni_click.py "$svc" "Log in" "Log in to Astran" >>"$OUT/window_shown"
+    sleep "$OPEN_S"
+    tree_mem "$agent" | awk '{print $1 >> "'"$OUT"'/open_rss"; print $2 >> "'"$OUT"'/open_pss"}'
+    win=$(pgrep -P "$agent" -f astran-tray-window | head -1)
+    kill -TERM "$win"
+    while kill -0 "$win" 2>/dev/null; do sleep 0.01; done
+    sleep 1
+  done
+  sleep "$AFTER_S"
+  read -r rss pss <<<"$(tree_mem "$agent")"
+  val after_rss "$rss"; val after_pss "$pss"; val after_s "$AFTER_S"
+  stop_agent "$agent"
+  ;;
+idle)
+  : "${IDLE_S:=600}"
+  START_FILE=idle_start start_agent
+  agent=$AGENT
+  login_agent
+  sleep 5
+  c0=$(proc_cpu_ticks "$agent"); w0=$(proc_switches "$agent"); t0=$EPOCHREALTIME
+  sleep "$IDLE_S"
+  c1=$(proc_cpu_ticks "$agent"); w1=$(proc_switches "$agent"); t1=$EPOCHREALTIME
+  hz=$(getconf CLK_TCK)
+  val idle_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", b - a}')"
+  val idle_cpu_s "$(awk -v c=$((c1 - c0)) -v hz="$hz" 'BEGIN{printf "%.2f", c / hz}')"
+  val idle_wakeups_per_min "$(awk -v w=$((w1 - w0)) -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", w * 60 / (b - a)}')"
+  val idle_threads "$(ls /proc/"$agent"/task | wc -l)"
+  read -r rss pss <<<"$(tree_mem "$agent")"
+  val idle_end_rss "$rss"; val idle_end_pss "$pss"
+  stop_agent "$agent"
+  ;;
+*) echo "usage: tray.sh footprint|idle" >&2; exit 2 ;;
+esac
