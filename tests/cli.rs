@@ -177,12 +177,7 @@ fn expired_refresh_token_means_login_required() {
 }
 
 fn write_config(env: &Env, body: &str) {
-    std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
-    std::fs::write(
-        &env.config,
-        format!("[accounts.default]\nemail = \"{EMAIL}\"\n{body}"),
-    )
-    .unwrap();
+    env.write_config(&format!("[accounts.default]\nemail = \"{EMAIL}\"\n{body}"));
 }
 
 #[test]
@@ -561,12 +556,7 @@ fn plain_http_to_a_remote_host_is_refused() {
 #[test]
 fn invalid_config_names_file_line_and_key() {
     let env = Env::standard();
-    std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
-    std::fs::write(
-        &env.config,
-        "[accounts.default]\nemail = \"a@b.c\"\nduration_seconds = \"an hour\"\n",
-    )
-    .unwrap();
+    env.write_config("[accounts.default]\nemail = \"a@b.c\"\nduration_seconds = \"an hour\"\n");
     let o = env.run(&["status"], None);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o).1;

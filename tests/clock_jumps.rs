@@ -271,13 +271,13 @@ async fn a_clock_two_hours_fast_backs_off_instead_of_storming() {
 #[test]
 fn a_stopped_daemon_catches_up_when_it_resumes() {
     let env = Env::standard();
-    std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
     // renewal due 5 s after the login
-    std::fs::write(
-        &env.config,
-        "[accounts.default]\nduration_seconds = 900\nrefresh_lead_seconds = 895\n",
-    )
-    .unwrap();
+    env.write_config(
+        "[accounts.default]
+duration_seconds = 900
+refresh_lead_seconds = 895
+",
+    );
     assert_ok(&env.login(&[]), "login");
     let first = env.profile_value("astran", "aws_access_key_id").unwrap();
     let mut cmd = env.cmd(&["daemon", "--notify", "log"]);

@@ -175,13 +175,13 @@ fn network_failures_name_the_host_and_leave_the_file() {
 fn daemon_backs_off_with_jitter_and_recovers_when_sts_returns() {
     let env = scene().with_env("ASTRAN_PROFILE", &format!("backoff-{}", std::process::id()));
     let profile = env.extra_env[0].1.clone();
-    std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
     // renewal due 5 s after each login
-    std::fs::write(
-        &env.config,
-        "[accounts.default]\nduration_seconds = 900\nrefresh_lead_seconds = 895\n",
-    )
-    .unwrap();
+    env.write_config(
+        "[accounts.default]
+duration_seconds = 900
+refresh_lead_seconds = 895
+",
+    );
     assert_ok(&env.login(&[]), "login");
     let first = env.profile_value(&profile, "aws_access_key_id").unwrap();
     env.idp.sts_fault("http503");

@@ -443,6 +443,12 @@ impl Env {
         }
     }
 
+    /// Write the scene's config file (`config.toml`).
+    pub fn write_config(&self, text: &str) {
+        std::fs::create_dir_all(self.config.parent().unwrap()).unwrap();
+        std::fs::write(&self.config, text).unwrap();
+    }
+
     /// What the scene's programs logged.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
