@@ -317,9 +317,7 @@ pub fn update_account(
             table.insert(k, v.clone());
         }
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::credfile::create_private_dir(dir)?;
-    }
+    // the folder was made above, before taking the lock
     crate::credfile::write_atomic(path, format!("{header}{doc}").as_bytes())
 }
 
