@@ -64,7 +64,12 @@ def others(parsed, profile):
 
 def check(req):
     profile = req["profile"]
-    before, before_err = botocore(req["before"])
+    # Read "before" with one more section appended: [DEFAULT]'s values are inherited by every
+    # section, so a file whose only section is a [DEFAULT] that botocore cannot expand into a
+    # profile is unusable for any profile, ours included; it is judged as a broken file.
+    before, before_err = botocore(req["before"] + "\n[__probe__]\n")
+    if before is not None:
+        before.pop("__probe__", None)
     after, after_err = botocore(req["after"])
     if before is not None:
         if after is None:
