@@ -267,6 +267,41 @@ fn log_in_opens_the_window_and_a_second_agent_stays_out() {
 }
 
 #[test]
+fn a_window_that_cannot_start_says_why_and_log_in_works_again() {
+    // a display no server answers on: the real window binary's GTK cannot start
+    let env = Env::standard()
+        .with_env("DISPLAY", ":8765")
+        .with_env("WAYLAND_DISPLAY", "");
+    let agent = start_agent(&env);
+    let failed = || notifications_about("The window could not be shown");
+    let before = failed().len();
+    tray_click(&agent.service, "Log in");
+    wait_for("the failure notification", Duration::from_secs(20), || {
+        failed().len() > before
+    });
+    let n = failed();
+    let last = n.last().unwrap();
+    assert_eq!(last["summary"], "Astran window failed");
+    let body = last["body"].as_str().unwrap();
+    assert!(body.contains("exited with status 101"), "{body}");
+    assert!(body.to_lowercase().contains("gtk"), "{body}");
+    assert!(body.contains("DISPLAY"), "{body}");
+    assert!(
+        agent.log().contains("window failed"),
+        "agent log:\n{}",
+        agent.log()
+    );
+    // the agent lives on, and the next click tries again (one more notice, not none)
+    tray_click(&agent.service, "Log in");
+    wait_for(
+        "the second failure notification",
+        Duration::from_secs(20),
+        || failed().len() > before + 1,
+    );
+    assert!(!status_line(&agent).is_empty());
+}
+
+#[test]
 fn login_over_the_socket_notifies_and_wrong_password_does_not_write() {
     let profile = format!("notify{}", std::process::id());
     let env = Env::standard().with_env("ASTRAN_PROFILE", &profile);

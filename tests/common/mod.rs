@@ -70,6 +70,10 @@ pub fn display() -> &'static str {
                     "1280x800x24",
                     "-nolisten",
                     "tcp",
+                    // no server reset when the last client leaves: xdotool's polling
+                    // connects and leaves hundreds of times, and a window connecting
+                    // during a reset fails ("Failed to initialize gtk backend!")
+                    "-noreset",
                 ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
