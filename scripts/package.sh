@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 [ -d node_modules/@tauri-apps/cli ] || npm install --no-audit --no-fund --silent
 cargo build --release -p astran-creds -p astran-tray
 npx tauri build --bundles deb --ci
-deb=$(ls -t target/release/bundle/deb/*.deb | head -1)
+deb=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/bundle/deb/*.deb | head -1)
 # Tauri's bundler compresses the payload with gzip (10.9 MB); Debian's own packages use xz,
 # which packs the same files into about half of that (docs/benchmarks.md). Repack the same
 # tree (control files, md5sums and all) with xz -9: apt and dpkg read it everywhere.
