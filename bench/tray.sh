@@ -77,8 +77,18 @@ PY
 }
 
 proc_cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
-proc_switches() { # voluntary + involuntary context switches of all live threads
-  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/{n += $2} END{print n+0}'
+thread_switches() { # "TID SWITCHES" (voluntary + involuntary) for each live thread
+  local t
+  for t in /proc/"$1"/task/*; do
+    awk -v t="${t##*/}" '/^(non)?voluntary_ctxt_switches:/{n += $2} END{print t, n+0}' "$t/status" 2>/dev/null || true
+  done
+}
+# Switches between two thread_switches snapshots: per thread, so one that exits in between does
+# not take its count away from the sum (a blocking-pool thread ending after its keep-alive made
+# the plain sum negative); a new thread counts whole. Prints "SWITCHES EXITED_THREADS".
+switches_between() {
+  awk 'NR == FNR {a[$1] = $2; next} {d += ($1 in a) ? $2 - a[$1] : $2; seen[$1] = 1}
+       END {for (t in a) if (!(t in seen)) x++; print d + 0, x + 0}' "$1" "$2"
 }
 
 case $mode in
@@ -122,13 +132,15 @@ idle)
   agent=$AGENT
   login_agent
   sleep 5
-  c0=$(proc_cpu_ticks "$agent"); w0=$(proc_switches "$agent"); t0=$EPOCHREALTIME
+  c0=$(proc_cpu_ticks "$agent"); thread_switches "$agent" >"$work/sw0"; t0=$EPOCHREALTIME
   sleep "$IDLE_S"
-  c1=$(proc_cpu_ticks "$agent"); w1=$(proc_switches "$agent"); t1=$EPOCHREALTIME
+  c1=$(proc_cpu_ticks "$agent"); thread_switches "$agent" >"$work/sw1"; t1=$EPOCHREALTIME
+  read -r w exited < <(switches_between "$work/sw0" "$work/sw1")
   hz=$(getconf CLK_TCK)
   val idle_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", b - a}')"
   val idle_cpu_s "$(awk -v c=$((c1 - c0)) -v hz="$hz" 'BEGIN{printf "%.2f", c / hz}')"
-  val idle_wakeups_per_min "$(awk -v w=$((w1 - w0)) -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", w * 60 / (b - a)}')"
+  val idle_wakeups_per_min "$(awk -v w="$w" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", w * 60 / (b - a)}')"
+  val idle_threads_exited "$exited"
   val idle_threads "$(ls /proc/"$agent"/task | wc -l)"
   read -r rss pss <<<"$(tree_mem "$agent")"
   val idle_end_rss "$rss"; val idle_end_pss "$pss"

@@ -56,8 +56,8 @@ enum Kind {
 
 /// A section: header line index, and the range of lines up to the next header.
 #[derive(Debug)]
-struct Section {
-    name: String,
+struct Section<'a> {
+    name: &'a str,
     header: usize,
     end: usize,
     /// One past the last option/continuation line (trailing blanks and comments excluded).
@@ -79,7 +79,7 @@ fn header_name(stripped: &str) -> Option<&str> {
     Some(&rest[..close])
 }
 
-fn classify(lines: &[Line<'_>]) -> (Vec<Kind>, Vec<Section>) {
+fn classify<'a>(lines: &[Line<'a>]) -> (Vec<Kind>, Vec<Section<'a>>) {
     let mut kinds = Vec::with_capacity(lines.len());
     let mut sections: Vec<Section> = Vec::new();
     let mut in_option = false;
@@ -104,7 +104,7 @@ fn classify(lines: &[Line<'_>]) -> (Vec<Kind>, Vec<Section>) {
                 s.end = i;
             }
             sections.push(Section {
-                name: name.to_owned(),
+                name,
                 header: i,
                 end: lines.len(),
                 content_end: i + 1,
@@ -144,6 +144,11 @@ fn option_value(text: &str) -> Option<&str> {
     Some(text[i + 1..].trim_matches(is_python_space))
 }
 
+/// Where a line starts in the text it was split from.
+fn offset_of(text: &str, line: &Line<'_>) -> usize {
+    line.full.as_ptr() as usize - text.as_ptr() as usize
+}
+
 /// The line ending the file uses: that of its first line, else `\n`.
 fn newline_of(s: &str) -> &'static str {
     match s.find('\n') {
@@ -171,7 +176,11 @@ pub fn read_profile(text: &str, profile: &str) -> Option<Vec<(String, String)>> 
 /// Names of all sections in file order (duplicates included).
 pub fn profile_names(text: &str) -> Vec<String> {
     let lines = split_lines(text);
-    classify(&lines).1.into_iter().map(|s| s.name).collect()
+    classify(&lines)
+        .1
+        .into_iter()
+        .map(|s| s.name.to_owned())
+        .collect()
 }
 
 /// Set `entries` in `profile`; remove the `managed` keys not in `entries`. Other keys and
@@ -219,9 +228,17 @@ pub fn set_profile(
     };
     let mut written = vec![false; entries.len()];
     let mut out = String::with_capacity(text.len() + 256);
-    let mut i = 0;
+    // Everything before our section, and everything after the last line this can change (the
+    // header after our section or a duplicate), is copied as one run of bytes.
+    let last_changed = ours.iter().map(|s| s.end).max().unwrap_or(first.end);
+    out.push_str(&text[..offset_of(text, &lines[first.header])]);
+    let mut i = first.header;
     let mut skip_continuation = false;
     while i < lines.len() {
+        if i > last_changed {
+            out.push_str(&text[offset_of(text, &lines[i])..]);
+            break;
+        }
         let line = lines[i];
         // Drop later duplicates of our section entirely.
         if let Some(dup) = ours[1..].iter().find(|s| s.header == i) {
@@ -296,11 +313,13 @@ fn push_missing(
 pub fn remove_profile(text: &str, profile: &str) -> String {
     let lines = split_lines(text);
     let (_, sections) = classify(&lines);
+    // ours, in file order: each is met once, so the walk stays linear in the file
+    let mut ours = sections.iter().filter(|s| s.name == profile).peekable();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     let mut next_header = usize::MAX;
     while i < lines.len() {
-        if let Some(s) = sections.iter().find(|s| s.header == i && s.name == profile) {
+        if let Some(s) = ours.next_if(|s| s.header == i) {
             i = s.content_end;
             while i < s.end && lines[i].text.trim_matches(is_python_space).is_empty() {
                 i += 1;
@@ -769,6 +788,9 @@ mod tests {
         let before = "[a]\n\n[astran]\n# ours\nk = X\n\n# about b\n[b]\n";
         assert_eq!(remove_profile(before, "astran"), "[a]\n\n# about b\n[b]\n");
         assert_eq!(remove_profile("[a]\n", "astran"), "[a]\n");
+        // every duplicate goes, whatever lies between them
+        let before = "[astran]\nk=1\n[a]\nx=1\n[astran]\nk=2\n\n[b]\ny=2\n[astran]\n";
+        assert_eq!(remove_profile(before, "astran"), "[a]\nx=1\n[b]\ny=2\n");
     }
 
     #[test]
