@@ -605,7 +605,7 @@ fn reap(
         Ok(s) => match window_failure(s, cause.as_deref()) {
             Some(msg) => {
                 log::warn!("window failed ({s}): {}", cause.as_deref().unwrap_or("-"));
-                let _ = ui.send(UiMsg::Info("Astran window failed".into(), msg));
+                let _ = ui.send(UiMsg::Info("Cannot open the window".into(), msg));
             }
             None => log::info!("window closed ({s})"),
         },

@@ -281,7 +281,7 @@ fn a_window_that_cannot_start_says_why_and_log_in_works_again() {
     });
     let n = failed();
     let last = n.last().unwrap();
-    assert_eq!(last["summary"], "Astran window failed");
+    assert_eq!(last["summary"], "Cannot open the window");
     let body = last["body"].as_str().unwrap();
     assert!(body.contains("exited with status 101"), "{body}");
     assert!(body.to_lowercase().contains("gtk"), "{body}");
