@@ -5,8 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules/@tauri-apps/cli ] || npm install --no-audit --no-fund --silent
 cargo build --release -p astran-creds -p astran-tray
-npx tauri build --bundles deb --ci
-deb=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/bundle/deb/*.deb | head -1)
+# tauri.conf.json names the agent and the CLI under ../target/release; with CARGO_TARGET_DIR
+# set elsewhere, point the package at the binaries this run built (checked below)
+rel=$(realpath -m "${CARGO_TARGET_DIR:-target}")/release
+files=$(printf '{"bundle":{"linux":{"deb":{"files":{"/usr/bin/astran-tray":"%s","/usr/bin/astran-creds":"%s"}}}}}' \
+  "$rel/astran-tray" "$rel/astran-creds")
+npx tauri build --bundles deb --ci --config "$files"
+deb=$(ls -t "$rel"/bundle/deb/*.deb | head -1)
 # Tauri's bundler compresses the payload with gzip (10.9 MB); Debian's own packages use xz,
 # which packs the same files into about half of that (docs/benchmarks.md). Repack the same
 # tree (control files, md5sums and all) with xz -9: apt and dpkg read it everywhere.
@@ -29,6 +34,9 @@ for f in ./usr/bin/astran-tray ./usr/bin/astran-tray-window ./usr/bin/astran-cre
 done
 x=$(mktemp -d); trap 'rm -rf "$raw" "$x"' EXIT
 dpkg-deb -x "$deb" "$x"
+for b in astran-tray astran-tray-window astran-creds; do
+  cmp -s "$x/usr/bin/$b" "$rel/$b" || { echo "the package's $b is not the one this build made ($rel/$b)"; exit 1; }
+done
 "$x/usr/bin/astran-creds" --version
 "$x/usr/bin/astran-tray" --version
 grep -q '^Exec=/usr/bin/astran-tray$' "$x/etc/xdg/autostart/astran-tray.desktop"
