@@ -34,7 +34,8 @@ for f in ./usr/bin/astran-tray ./usr/bin/astran-tray-window ./usr/bin/astran-cre
 done
 x=$(mktemp -d); trap 'rm -rf "$raw" "$x"' EXIT
 dpkg-deb -x "$deb" "$x"
-for b in astran-tray astran-tray-window astran-creds; do
+# (the window is Tauri's own, which it patches with the bundle type, so it is not compared)
+for b in astran-tray astran-creds; do
   cmp -s "$x/usr/bin/$b" "$rel/$b" || { echo "the package's $b is not the one this build made ($rel/$b)"; exit 1; }
 done
 "$x/usr/bin/astran-creds" --version
