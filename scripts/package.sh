@@ -12,8 +12,8 @@ files=$(printf '{"bundle":{"linux":{"deb":{"files":{"/usr/bin/astran-tray":"%s",
   "$rel/astran-tray" "$rel/astran-creds")
 npx tauri build --bundles deb --ci --config "$files"
 deb=$(ls -t "$rel"/bundle/deb/*.deb | head -1)
-# Tauri's bundler compresses the payload with gzip (10.9 MB); Debian's own packages use xz,
-# which packs the same files into about half of that (docs/benchmarks.md). Repack the same
+# Tauri's bundler compresses the payload with gzip (8.2 MB); Debian's own packages use xz,
+# which packs the same files into about half of that (4.3 MB, docs/benchmarks.md). Repack the same
 # tree (control files, md5sums and all) with xz -9: apt and dpkg read it everywhere.
 raw=$(mktemp -d); trap 'rm -rf "$raw"' EXIT
 dpkg-deb -R "$deb" "$raw/pkg"
