@@ -15,7 +15,8 @@ deb=$(ls -t "$rel"/bundle/deb/*.deb | head -1)
 # Tauri's bundler compresses the payload with gzip (8.2 MB); Debian's own packages use xz,
 # which packs the same files into about half of that (4.3 MB, docs/benchmarks.md). Repack the same
 # tree (control files, md5sums and all) with xz -9: apt and dpkg read it everywhere.
-raw=$(mktemp -d); trap 'rm -rf "$raw"' EXIT
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+raw=$work/raw; x=$work/x; mkdir "$raw" "$x"
 dpkg-deb -R "$deb" "$raw/pkg"
 gz=$(stat -c %s "$deb")
 dpkg-deb -Zxz -z9 --root-owner-group --build "$raw/pkg" "$deb.tmp" >/dev/null
@@ -32,7 +33,6 @@ for f in ./usr/bin/astran-tray ./usr/bin/astran-tray-window ./usr/bin/astran-cre
          ./etc/xdg/autostart/astran-tray.desktop ./usr/share/applications/astran-tray.desktop; do
   grep -Eq " \.?/?${f#./}\$" <<<"$contents" || { echo "missing in the package: $f"; exit 1; }
 done
-x=$(mktemp -d); trap 'rm -rf "$raw" "$x"' EXIT
 dpkg-deb -x "$deb" "$x"
 # (the window is Tauri's own, which it patches with the bundle type, so it is not compared)
 for b in astran-tray astran-creds; do

@@ -230,7 +230,8 @@ pub fn set_profile(
     let mut out = String::with_capacity(text.len() + 256);
     // Everything before our section, and everything after the last line this can change (the
     // header after our section or a duplicate), is copied as one run of bytes.
-    let last_changed = ours.iter().map(|s| s.end).max().unwrap_or(first.end);
+    // (sections come in file order, so the last of ours ends last)
+    let last_changed = ours.last().map_or(first.end, |s| s.end);
     out.push_str(&text[..offset_of(text, &lines[first.header])]);
     let mut i = first.header;
     let mut skip_continuation = false;
