@@ -5,7 +5,6 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -90,23 +89,13 @@ fn make_pki(dir: &Path, name: &str) {
 
 /// Start a helper of tests/support/tls_front.py and return its port.
 fn helper(args: &[&str]) -> (Guard, u16) {
-    let mut child = Command::new(venv_bin("python"))
-        .arg(root().join("tests/support/tls_front.py"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("helper said {line:?}"))
-        .parse()
-        .unwrap();
-    (Guard(child), port)
+    let (guard, port) = spawn_announcing(
+        Command::new(venv_bin("python"))
+            .arg(root().join("tests/support/tls_front.py"))
+            .args(args),
+        "listening ",
+    );
+    (guard, port.parse().unwrap())
 }
 
 struct Tls {

@@ -107,12 +107,18 @@ fn spawn_ready(mut cmd: Command, what: &str) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready", "{what}");
+    assert_eq!(first_line(&mut child), "ready", "{what}");
     keep_for_process(child);
+}
+
+/// The first line a child prints on its piped stdout (servers announce themselves this way),
+/// trimmed; the rest of its stdout is not read.
+fn first_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim().to_string()
 }
 
 /// Keep a process alive for the rest of the test binary; it is killed at exit.
@@ -132,6 +138,20 @@ impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Spawn a server that prints `<prefix><address>` on its first stdout line once it serves, and
+/// return it (killed on drop) with that address.
+pub fn spawn_announcing(cmd: &mut Command, prefix: &str) -> (Guard, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| {
+        panic!("cannot start {:?}: {e}", cmd.get_program());
+    });
+    let line = first_line(&mut child);
+    let guard = Guard(child);
+    match line.strip_prefix(prefix) {
+        Some(addr) => (guard, addr.to_string()),
+        None => panic!("{:?} said {line:?}", cmd.get_program()),
     }
 }
 
@@ -243,11 +263,7 @@ pub fn bus() -> &'static Bus {
             .stderr(Stdio::null())
             .spawn()
             .expect("start dbus-daemon (apt install dbus)");
-        let mut line = String::new();
-        BufReader::new(dbus.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line.trim().to_string();
+        let address = first_line(&mut dbus);
         assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
         keep_for_process(dbus);
 
@@ -337,22 +353,13 @@ impl Idp {
             // learns every STS secret
             cmd.args(sts_front_args());
         }
-        cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("start astran-test-idp");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("idp said {line:?}"))
-            .to_string();
+        cmd.args(extra).stderr(Stdio::null());
+        let (guard, base) = spawn_announcing(&mut cmd, "listening on ");
         let token_url = format!("{base}/auth/realms/root-accounts/protocol/openid-connect/token");
         Idp {
             base,
             token_url,
-            _guard: Guard(child),
+            _guard: guard,
         }
     }
 

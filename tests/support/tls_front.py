@@ -46,7 +46,17 @@ def front(args):
         def log_message(self, *a):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            # a client that refuses our certificate (what the rogue front is there for) aborts
+            # the handshake: one line, not socketserver's traceback
+            e = sys.exc_info()[1]
+            if isinstance(e, (ssl.SSLError, ConnectionError)):
+                print(f"tls_front: {client_address[0]}:{client_address[1]} ended the connection: {e}", file=sys.stderr)
+            else:
+                super().handle_error(request, client_address)
+
+    httpd = Server(("127.0.0.1", 0), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
