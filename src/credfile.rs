@@ -196,7 +196,7 @@ pub fn set_profile(
     let lines = split_lines(text);
     let (kinds, sections) = classify(&lines);
     let ours: Vec<&Section> = sections.iter().filter(|s| s.name == profile).collect();
-    let Some(first) = ours.first() else {
+    let (Some(first), Some(last)) = (ours.first(), ours.last()) else {
         // Append a new section at the end.
         let mut out = String::with_capacity(text.len() + 256);
         out.push_str(text);
@@ -231,7 +231,7 @@ pub fn set_profile(
     // Everything before our section, and everything after the last line this can change (the
     // header after our section or a duplicate), is copied as one run of bytes.
     // (sections come in file order, so the last of ours ends last)
-    let last_changed = ours.last().map_or(first.end, |s| s.end);
+    let last_changed = last.end;
     out.push_str(&text[..offset_of(text, &lines[first.header])]);
     let mut i = first.header;
     let mut skip_continuation = false;
