@@ -3,6 +3,8 @@
 
 use crate::claims::RoleArn;
 use crate::error::{Error, Result};
+use crate::fsio::{self, FileLock};
+use crate::names::{AccountName, ProfileName};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,23 +79,45 @@ pub fn check_duration(d: u32) -> Result<()> {
     if (MIN_DURATION..=MAX_DURATION).contains(&d) {
         Ok(())
     } else {
-        Err(Error::Config(format!(
+        Err(Error::config(format!(
             "the duration {d}s is out of range; STS allows {MIN_DURATION} to {MAX_DURATION} seconds"
         )))
     }
 }
 
-/// An account with every default and override applied.
+impl AccountConfig {
+    /// Check every value that could break a file or a request; `Err((key, message))`.
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        let msg = |e: Error| e.to_string();
+        if let Some(p) = &self.profile {
+            ProfileName::parse(p).map_err(|e| ("profile", msg(e)))?;
+        }
+        if let Some(d) = self.duration_seconds {
+            check_duration(d).map_err(|e| ("duration_seconds", msg(e)))?;
+        }
+        for (key, what, url) in [
+            ("token_url", "token endpoint", &self.token_url),
+            ("sts_endpoint", "STS endpoint", &self.sts_endpoint),
+        ] {
+            if let Some(u) = url {
+                crate::http::check_endpoint(what, u).map_err(|e| (key, msg(e)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An account with every default and override applied, its names validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
-    pub name: String,
+    pub name: AccountName,
     pub email: Option<String>,
     pub token_url: String,
     pub client_id: String,
     pub sts_endpoint: Option<String>,
     pub role_arn: Option<String>,
     pub region: Option<String>,
-    pub profile: String,
+    pub profile: ProfileName,
     pub duration_seconds: u32,
     pub refresh_lead_seconds: Option<u32>,
     pub notice_lead_seconds: u32,
@@ -109,7 +133,7 @@ impl Account {
             return Ok(e.clone());
         }
         let arn = RoleArn::parse(role).ok_or_else(|| {
-            Error::Refused(format!(
+            Error::refused(format!(
                 "the role {role:?} is not an ARN like arn:<tenant>:iam::<id>:root, so no STS endpoint can be derived; set sts_endpoint"
             ))
         })?;
@@ -117,89 +141,104 @@ impl Account {
     }
 }
 
-/// Where the config lives: `ASTRAN_CONFIG`, else `$XDG_CONFIG_HOME/astran-tray/config.toml`
-/// (`~/.config/...`; the platform's config dir elsewhere).
-pub fn default_path() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ASTRAN_CONFIG").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
+/// Read a config file; a missing file is empty. Bytes that are not UTF-8 are the user's to
+/// fix (`config`); a file that cannot be read at all is `local_io`.
+fn read_text(path: &Path) -> Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(b) => String::from_utf8(b).map(Some).map_err(|_| {
+            Error::config(format!(
+                "the config file {} is not UTF-8 text; fix it or move it away (it was left untouched)",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(
+            format!(
+                "cannot read the config file {} (it was left untouched)",
+                path.display()
+            ),
+            e,
+        )),
     }
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(x).join("astran-tray").join("config.toml"));
-    }
-    #[cfg(windows)]
-    if let Some(a) = std::env::var_os("APPDATA") {
-        return Ok(PathBuf::from(a).join("astran-tray").join("config.toml"));
-    }
-    let home = crate::credfile::home_dir()
-        .ok_or_else(|| Error::Config("no home directory; set ASTRAN_CONFIG".into()))?;
-    #[cfg(target_os = "macos")]
-    return Ok(home.join("Library/Application Support/astran-tray/config.toml"));
-    #[cfg(not(target_os = "macos"))]
-    Ok(home.join(".config").join("astran-tray").join("config.toml"))
 }
 
 impl Config {
     /// Load the file; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => {
-                return Err(Error::Config(format!(
-                    "cannot read the config file {}: {e}",
-                    path.display()
-                )))
-            }
-        };
-        Config::parse(&text, path)
+        match read_text(path)? {
+            Some(t) => Config::parse(&t, path),
+            None => Ok(Config::default()),
+        }
     }
 
+    /// Parse and check the whole file: a bad value is refused with the file, line and key.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let cfg: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, path, &e))?;
+        let bad = |line: Option<usize>, what: String| {
+            Error::config(format!(
+                "invalid config file {}: {}{what}; fix it or move it away",
+                path.display(),
+                line.map(|l| format!("line {l}, ")).unwrap_or_default(),
+            ))
+        };
+        if let Some(d) = &cfg.default_account {
+            AccountName::parse(d).map_err(|e| {
+                bad(line_of_key(text, None, "default_account"), format!("key `default_account`: {e}"))
+            })?;
+        }
         for (name, a) in &cfg.accounts {
-            if let Some(d) = a.duration_seconds {
-                if !(MIN_DURATION..=MAX_DURATION).contains(&d) {
-                    return Err(Error::Config(format!(
-                        "invalid config file {}: {}key `duration_seconds` of account `{name}` is {d}; STS allows {MIN_DURATION} to {MAX_DURATION} seconds",
-                        path.display(),
-                        line_of_key(text, "duration_seconds").map(|l| format!("line {l}, ")).unwrap_or_default()
-                    )));
-                }
-            }
+            AccountName::parse(name).map_err(|e| bad(line_of_account(text, name), e.to_string()))?;
+            a.check().map_err(|(key, e)| {
+                bad(
+                    line_of_key(text, Some(name), key),
+                    format!("key `{key}` of account `{name}`: {e}"),
+                )
+            })?;
         }
         Ok(cfg)
     }
 
-    /// Names of the configured accounts.
-    pub fn account_names(&self) -> Vec<String> {
-        self.accounts.keys().cloned().collect()
+    /// Names of the configured accounts (checked when the file was parsed).
+    pub fn account_names(&self) -> Vec<AccountName> {
+        self.accounts
+            .keys()
+            .filter_map(|k| AccountName::parse(k).ok())
+            .collect()
     }
 
     /// The account to act on: `name`, else `default_account`, else the only one, else
     /// `default`.
-    pub fn pick_name(&self, name: Option<&str>) -> String {
-        if let Some(n) = name {
-            return n.to_owned();
-        }
-        if let Some(d) = &self.default_account {
-            return d.clone();
-        }
-        if self.accounts.len() == 1 {
-            return self.accounts.keys().next().cloned().unwrap_or_default();
-        }
-        DEFAULT_ACCOUNT.to_owned()
+    pub fn pick_name(&self, name: Option<&str>) -> Result<AccountName> {
+        let n = match (name, &self.default_account) {
+            (Some(n), _) => n,
+            (None, Some(d)) => d.as_str(),
+            (None, None) if self.accounts.len() == 1 => {
+                self.accounts.keys().next().map(String::as_str).unwrap_or(DEFAULT_ACCOUNT)
+            }
+            (None, None) => DEFAULT_ACCOUNT,
+        };
+        AccountName::parse(n)
     }
 
     /// Resolve an account with defaults and the environment's overrides (`ASTRAN_IDP_URL`,
     /// `ASTRAN_IDP_CLIENT_ID`, `ASTRAN_USERNAME`, `ASTRAN_STS_ENDPOINT`, `ASTRAN_PROFILE`).
-    pub fn account(&self, name: &str) -> Account {
+    pub fn account(&self, name: &AccountName) -> Result<Account> {
         self.account_with_env(name, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     }
 
-    pub fn account_with_env(&self, name: &str, env: &dyn Fn(&str) -> Option<String>) -> Account {
+    pub fn account_with_env(
+        &self,
+        name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Account> {
         let c = self.accounts.get(name).cloned().unwrap_or_default();
-        Account {
-            name: name.to_owned(),
+        let profile = match env("ASTRAN_PROFILE") {
+            Some(p) => ProfileName::parse(&p)
+                .map_err(|e| Error::config(format!("ASTRAN_PROFILE: {e}")))?,
+            None => ProfileName::parse(c.profile.as_deref().unwrap_or(DEFAULT_PROFILE))?,
+        };
+        Ok(Account {
+            name: AccountName::parse(name)?,
             email: env("ASTRAN_USERNAME").or(c.email),
             token_url: env("ASTRAN_IDP_URL")
                 .or(c.token_url)
@@ -210,9 +249,7 @@ impl Config {
             sts_endpoint: env("ASTRAN_STS_ENDPOINT").or(c.sts_endpoint),
             role_arn: c.role_arn,
             region: c.region,
-            profile: env("ASTRAN_PROFILE")
-                .or(c.profile)
-                .unwrap_or_else(|| DEFAULT_PROFILE.into()),
+            profile,
             duration_seconds: c.duration_seconds.unwrap_or(DEFAULT_DURATION),
             refresh_lead_seconds: c.refresh_lead_seconds,
             notice_lead_seconds: c.notice_lead_seconds.unwrap_or(DEFAULT_NOTICE_LEAD),
@@ -220,16 +257,8 @@ impl Config {
             remember_password: c.remember_password.unwrap_or(false),
             ca_bundle: env("AWS_CA_BUNDLE")
                 .or(c.ca_bundle)
-                .map(|p| expand_home(&p)),
-        }
-    }
-}
-
-/// `~/x` is relative to the home directory.
-fn expand_home(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), crate::credfile::home_dir()) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ => PathBuf::from(p),
+                .map(|p| crate::paths::expand_tilde(Path::new(&p))),
+        })
     }
 }
 
@@ -237,40 +266,25 @@ fn expand_home(p: &str) -> PathBuf {
 /// and layout (toml_edit), creating the file (and its folder, 0700) when missing.
 pub fn update_account(
     path: &Path,
-    name: &str,
+    name: &AccountName,
     edit: impl FnOnce(&mut AccountConfig),
 ) -> Result<()> {
     // read-modify-write under a lock: concurrent logins of different accounts all land
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    crate::credfile::create_private_dir(dir)?;
-    let name_of = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("config");
-    let _lock = crate::credfile::FileLock::acquire(
-        &dir.join(format!(".{name_of}.astran-lock")),
-        std::time::Duration::from_secs(10),
-    )?;
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(Error::Config(format!(
-                "cannot read the config file {}: {e}",
-                path.display()
-            )))
-        }
-    };
+    let dir = fsio::parent_dir(path);
+    fsio::create_private_dir(dir)?;
+    let _lock = FileLock::for_file(path)?;
+    // a file that cannot be read (or is not UTF-8) is never written over
+    let text = read_text(path)?.unwrap_or_default();
     let cfg = Config::parse(&text, path)?;
-    let before = cfg.accounts.get(name).cloned().unwrap_or_default();
+    let before = cfg.accounts.get(name.as_str()).cloned().unwrap_or_default();
     let mut after = before.clone();
     edit(&mut after);
     if after == before && !text.is_empty() {
         return Ok(());
     }
+    after
+        .check()
+        .map_err(|(key, e)| Error::config(format!("key `{key}` of account `{name}`: {e}")))?;
     let header = if text.trim().is_empty() {
         new_file_header()
     } else {
@@ -278,14 +292,14 @@ pub fn update_account(
     };
     let mut doc: toml_edit::DocumentMut = text
         .parse()
-        .map_err(|e| Error::Config(format!("invalid config file {}: {e}", path.display())))?;
+        .map_err(|e| Error::config(format!("invalid config file {}: {e}", path.display())))?;
     if !doc.contains_key("accounts") {
         let mut t = toml_edit::Table::new();
         t.set_implicit(true);
         doc.insert("accounts", toml_edit::Item::Table(t));
     }
     let accounts = doc["accounts"].as_table_mut().ok_or_else(|| {
-        Error::Config(format!(
+        Error::config(format!(
             "invalid config file {}: `accounts` is not a table",
             path.display()
         ))
@@ -293,14 +307,14 @@ pub fn update_account(
     if !accounts.contains_key(name) {
         accounts.insert(name, toml_edit::Item::Table(toml_edit::Table::new()));
     }
-    let table = accounts[name].as_table_mut().ok_or_else(|| {
-        Error::Config(format!(
+    let table = accounts[name.as_str()].as_table_mut().ok_or_else(|| {
+        Error::config(format!(
             "invalid config file {}: `accounts.{name}` is not a table",
             path.display()
         ))
     })?;
     let new_val = toml_edit::ser::to_document(&after)
-        .map_err(|e| Error::Config(format!("cannot encode the config: {e}")))?;
+        .map_err(|e| Error::config(format!("cannot encode the config: {e}")))?;
     let old_keys: Vec<String> = table.iter().map(|(k, _)| k.to_owned()).collect();
     for k in old_keys {
         if !new_val.contains_key(&k) {
@@ -318,7 +332,37 @@ pub fn update_account(
         }
     }
     // the folder was made above, before taking the lock
-    crate::credfile::write_atomic(path, format!("{header}{doc}").as_bytes())
+    fsio::write_atomic(path, format!("{header}{doc}").as_bytes())
+}
+
+/// The settings window's save: `settings` replace account `account` (values trimmed, empty
+/// ones dropped), checked as the file's values are; optionally made the default account.
+pub fn save_settings(
+    path: &Path,
+    account: &str,
+    settings: AccountConfig,
+    make_default: bool,
+) -> Result<()> {
+    let name = AccountName::parse(account.trim())?;
+    let clean = |o: Option<String>| o.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let s = AccountConfig {
+        email: clean(settings.email),
+        token_url: clean(settings.token_url),
+        client_id: clean(settings.client_id),
+        sts_endpoint: clean(settings.sts_endpoint),
+        role_arn: clean(settings.role_arn),
+        region: clean(settings.region),
+        profile: clean(settings.profile),
+        ca_bundle: clean(settings.ca_bundle),
+        ..settings
+    };
+    s.check()
+        .map_err(|(key, e)| Error::config(format!("settings of account `{name}`, `{key}`: {e}")))?;
+    update_account(path, &name, |a| *a = s)?;
+    if make_default {
+        set_default_account(path, &name)?;
+    }
+    Ok(())
 }
 
 /// The comment a new config file starts with: every key and its default.
@@ -343,27 +387,48 @@ fn new_file_header() -> String {
 }
 
 /// Set `default_account` in the file, keeping its layout.
-pub fn set_default_account(path: &Path, name: &str) -> Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+pub fn set_default_account(path: &Path, name: &AccountName) -> Result<()> {
+    fsio::create_private_dir(fsio::parent_dir(path))?;
+    let _lock = FileLock::for_file(path)?;
+    // a file that cannot be read (or is not UTF-8) is never written over
+    let text = read_text(path)?.unwrap_or_default();
     Config::parse(&text, path)?;
     let mut doc: toml_edit::DocumentMut = text
         .parse()
-        .map_err(|e| Error::Config(format!("invalid config file {}: {e}", path.display())))?;
-    if doc.get("default_account").and_then(|v| v.as_str()) == Some(name) {
+        .map_err(|e| Error::config(format!("invalid config file {}: {e}", path.display())))?;
+    if doc.get("default_account").and_then(|v| v.as_str()) == Some(name.as_str()) {
         return Ok(());
     }
     // a top-level key must come before the first table
     doc.remove("default_account");
     let mut out = toml_edit::DocumentMut::new();
-    out.insert("default_account", toml_edit::value(name));
+    out.insert("default_account", toml_edit::value(name.as_str()));
     let rendered = format!("{}{}", out, doc);
-    crate::credfile::write_atomic(path, rendered.as_bytes())
+    fsio::write_atomic(path, rendered.as_bytes())
 }
 
-fn line_of_key(text: &str, key: &str) -> Option<usize> {
+/// The line of `[accounts.<name>]`, if it is there.
+fn line_of_account(text: &str, name: &str) -> Option<usize> {
     text.lines()
-        .position(|l| l.trim_start().starts_with(key) && l.contains('='))
+        .position(|l| {
+            let l = l.trim();
+            l.starts_with("[accounts.") && l.contains(name)
+        })
         .map(|i| i + 1)
+}
+
+/// The line where `key` is set (within `[accounts.<account>]` when given).
+fn line_of_key(text: &str, account: Option<&str>, key: &str) -> Option<usize> {
+    let from = account.and_then(|a| line_of_account(text, a)).unwrap_or(0);
+    text.lines()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        })
+        .map(|(i, _)| i + 1)
 }
 
 fn describe_toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
@@ -386,7 +451,7 @@ fn describe_toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
     if let Some(k) = key.filter(|k| !k.is_empty() && !k.starts_with('[')) {
         where_.push_str(&format!("key `{k}`: "));
     }
-    Error::Config(format!(
+    Error::config(format!(
         "invalid config file {}: {where_}{msg}; fix it or move it away",
         path.display()
     ))
@@ -396,6 +461,10 @@ fn describe_toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
 mod tests {
     use super::*;
 
+    fn name(n: &str) -> AccountName {
+        AccountName::parse(n).unwrap()
+    }
+
     #[test]
     fn defaults_and_env_overrides() {
         let cfg = Config::parse(
@@ -403,8 +472,8 @@ mod tests {
             Path::new("c.toml"),
         )
         .unwrap();
-        assert_eq!(cfg.pick_name(None), "work");
-        let a = cfg.account_with_env("work", &|_| None);
+        assert_eq!(cfg.pick_name(None).unwrap(), "work");
+        let a = cfg.account_with_env("work", &|_| None).unwrap();
         assert_eq!(a.token_url, DEFAULT_TOKEN_URL);
         assert_eq!(a.client_id, "root-client");
         assert_eq!(a.profile, "p");
@@ -414,7 +483,7 @@ mod tests {
             "ASTRAN_USERNAME" => Some("x@y.z".to_string()),
             _ => None,
         };
-        let a = cfg.account_with_env("work", &env);
+        let a = cfg.account_with_env("work", &env).unwrap();
         assert_eq!(
             (a.profile.as_str(), a.email.as_deref()),
             ("q", Some("x@y.z"))
@@ -452,7 +521,7 @@ mod tests {
     fn update_keeps_comments() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("sub/config.toml");
-        update_account(&p, "default", |a| a.email = Some("a@b.c".into())).unwrap();
+        update_account(&p, &name("default"), |a| a.email = Some("a@b.c".into())).unwrap();
         let mut t = std::fs::read_to_string(&p).unwrap();
         assert!(
             t.starts_with("# astran-tray / astran-creds configuration"),
@@ -465,7 +534,7 @@ mod tests {
         );
         t.insert_str(0, "# my comment\n");
         std::fs::write(&p, &t).unwrap();
-        update_account(&p, "default", |a| {
+        update_account(&p, &name("default"), |a| {
             a.role_arn = Some("arn:demo:iam::1:root".into())
         })
         .unwrap();
@@ -477,5 +546,57 @@ mod tests {
             cfg.accounts["default"].role_arn.as_deref(),
             Some("arn:demo:iam::1:root")
         );
+    }
+
+    #[test]
+    fn values_that_would_break_a_file_are_refused_with_their_line() {
+        for (text, key, line) in [
+            ("[accounts.default]\nemail = \"a@b.c\"\nprofile = \"a]b\"\n", "profile", 3),
+            ("[accounts.default]\nprofile = \"a\\nb\"\n", "profile", 2),
+            ("[accounts.w]\nemail = \"x\"\n[accounts.default]\nemail = \"y\"\ntoken_url = \"http://example.com/t\"\n", "token_url", 5),
+        ] {
+            let e = Config::parse(text, Path::new("/c.toml")).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Config);
+            let m = e.to_string();
+            assert!(m.contains("/c.toml") && m.contains(&format!("line {line}")) && m.contains(key), "{m}");
+        }
+        let e = Config::parse("[accounts.\"a.b\"]\n", Path::new("c")).unwrap_err();
+        assert!(e.to_string().contains("account name") && e.to_string().contains("line 1"), "{e}");
+        let e = Config::parse("default_account = \"x]\"\n", Path::new("c")).unwrap_err();
+        assert!(e.to_string().contains("default_account"), "{e}");
+        // the environment's override is checked too
+        let env = |k: &str| (k == "ASTRAN_PROFILE").then(|| "a]b".to_string());
+        let e = Config::default().account_with_env("default", &env).unwrap_err();
+        assert!(e.to_string().starts_with("ASTRAN_PROFILE: "), "{e}");
+    }
+
+    #[test]
+    fn updates_refuse_bad_values_and_unreadable_files_and_write_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.toml");
+        std::fs::write(&p, "# mine\n").unwrap();
+        let e = update_account(&p, &name("default"), |a| a.profile = Some("a]b".into())).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Config);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "# mine\n");
+        // not UTF-8: refused, bytes kept
+        std::fs::write(&p, b"# \xff\xfe\n[accounts.default]\n").unwrap();
+        for r in [
+            update_account(&p, &name("default"), |a| a.email = Some("a@b.c".into())),
+            set_default_account(&p, &name("default")),
+        ] {
+            assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::Config);
+        }
+        assert_eq!(std::fs::read(&p).unwrap(), b"# \xff\xfe\n[accounts.default]\n");
+        // a directory where the file should be: local_io, nothing made
+        let dir = d.path().join("isdir.toml");
+        std::fs::create_dir(&dir).unwrap();
+        for r in [
+            update_account(&dir, &name("default"), |a| a.email = Some("a@b.c".into())),
+            set_default_account(&dir, &name("default")),
+        ] {
+            assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::LocalIo);
+        }
+        assert!(dir.is_dir() && std::fs::read_dir(&dir).unwrap().next().is_none());
+        assert_eq!(Config::load(&dir).unwrap_err().kind(), crate::ErrorKind::LocalIo);
     }
 }

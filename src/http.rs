@@ -30,13 +30,13 @@ pub fn client(ca_bundle: Option<&Path>) -> Result<reqwest::Client> {
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))
         .https_only(false)
         .build()
-        .map_err(|e| Error::Config(format!("cannot set up HTTPS: {e}")))
+        .map_err(|e| Error::config(format!("cannot set up HTTPS: {e}")))
 }
 
 /// The certificates of a PEM bundle (`ca_bundle` in the config, or `AWS_CA_BUNDLE`).
 fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>> {
     let bad = |why: String| {
-        Error::Config(format!(
+        Error::config(format!(
             "the CA bundle {} {why}; fix ca_bundle in the config or AWS_CA_BUNDLE",
             path.display()
         ))
@@ -53,17 +53,17 @@ fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>> {
 /// Refuse `http://` unless the host is loopback; refuse other schemes.
 pub fn check_endpoint(what: &str, url: &str) -> Result<reqwest::Url> {
     let u = reqwest::Url::parse(url).map_err(|e| {
-        Error::Config(format!(
+        Error::config(format!(
             "the {what} {url:?} is not a valid URL ({e}); fix it in the config"
         ))
     })?;
     match u.scheme() {
         "https" => Ok(u),
         "http" if is_loopback(&u) => Ok(u),
-        "http" => Err(Error::Config(format!(
+        "http" => Err(Error::config(format!(
             "the {what} {url} uses plain http:// to a host that is not this machine; secrets would travel unencrypted, use https://"
         ))),
-        s => Err(Error::Config(format!("the {what} {url} has the scheme {s}:; use https://"))),
+        s => Err(Error::config(format!("the {what} {url} has the scheme {s}:; use https://"))),
     }
 }
 
@@ -104,7 +104,7 @@ pub fn describe_send_error(what: &str, url: &reqwest::Url, e: &reqwest::Error) -
     } else {
         "the connection failed".to_string()
     };
-    Error::Unavailable(format!(
+    Error::unavailable(format!(
         "{what} at {host} is unreachable: {why}; check the network and try again later"
     ))
 }

@@ -1,9 +1,11 @@
 //! Keycloak's token endpoint: the password grant and the refresh-token grant.
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::http::{check_endpoint, describe_send_error};
 use crate::secret::Secret;
 use serde::Deserialize;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// A successful token reply.
@@ -51,9 +53,10 @@ pub struct IdpSettings {
     pub offline: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IdpClient {
     http: reqwest::Client,
+    clock: Arc<dyn Clock>,
 }
 
 /// Which grant a token request used; it decides how a refusal is reported.
@@ -69,8 +72,9 @@ pub enum Grant<'a> {
 }
 
 impl IdpClient {
-    pub fn new(http: reqwest::Client) -> Self {
-        IdpClient { http }
+    /// `clock` stamps each reply, so session lifetimes follow the injected time.
+    pub fn new(http: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
+        IdpClient { http, clock }
     }
 
     pub async fn password_grant(
@@ -109,7 +113,7 @@ impl IdpClient {
                 .extend_pairs(form.iter())
                 .finish(),
         );
-        let obtained_at = OffsetDateTime::now_utc();
+        let obtained_at = self.clock.now();
         let resp = self
             .http
             .post(url.clone())
@@ -140,12 +144,12 @@ pub fn parse_token_reply(
 ) -> Result<TokenSet> {
     if (200..300).contains(&status) {
         let r: TokenReply = serde_json::from_slice(bytes).map_err(|_| {
-            Error::Unavailable(format!(
+            Error::unavailable(format!(
                 "the identity provider at {host} sent a malformed reply (HTTP {status}, not the expected JSON); try again later"
             ))
         })?;
         let access = r.access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-            Error::Unavailable(format!("the identity provider at {host} sent a reply without an access token; try again later"))
+            Error::unavailable(format!("the identity provider at {host} sent a reply without an access token; try again later"))
         })?;
         return Ok(TokenSet {
             access_token: Secret::new(access),
@@ -161,38 +165,38 @@ pub fn parse_token_reply(
         (400 | 401, Some(e)) if e.error == "invalid_grant" => {
             let desc = e.error_description.unwrap_or_else(|| "invalid_grant".into());
             match grant {
-                Grant::Refresh { .. } => Err(Error::LoginRequired(format!(
+                Grant::Refresh { .. } => Err(Error::login_required(format!(
                     "the login session has ended (the identity provider said: {desc}); log in again"
                 ))),
                 Grant::Password { username, .. } if desc.eq_ignore_ascii_case("Invalid user credentials") || desc == "invalid_grant" => {
-                    Err(Error::WrongCredentials { email: (*username).to_owned(), detail: desc })
+                    Err(Error::wrong_credentials(username, &desc))
                 }
-                Grant::Password { .. } => Err(Error::Refused(format!(
+                Grant::Password { .. } => Err(Error::refused(format!(
                     "the identity provider refused the login: {desc}; sign in once on the web to fix the account, then try again"
                 ))),
             }
         }
-        (400 | 401, Some(e)) if e.error == "invalid_client" || e.error == "unauthorized_client" => Err(Error::Config(format!(
+        (400 | 401, Some(e)) if e.error == "invalid_client" || e.error == "unauthorized_client" => Err(Error::config(format!(
             "the identity provider does not accept the client id ({}: {}); check client_id in the config",
             e.error,
             e.error_description.unwrap_or_default()
         ))),
-        (400, Some(e)) if is_refresh && e.error == "invalid_request" => Err(Error::LoginRequired(format!(
+        (400, Some(e)) if is_refresh && e.error == "invalid_request" => Err(Error::login_required(format!(
             "the identity provider rejected the saved session ({}); log in again",
             e.error_description.unwrap_or(e.error)
         ))),
-        (400..=499, Some(e)) => Err(Error::Refused(format!(
+        (400..=499, Some(e)) => Err(Error::refused(format!(
             "the identity provider refused the request (HTTP {status}, {}: {})",
             e.error,
             e.error_description.unwrap_or_default()
         ))),
-        (404, None) => Err(Error::Config(format!(
+        (404, None) => Err(Error::config(format!(
             "the token endpoint at {host} does not exist (HTTP 404); check token_url / ASTRAN_IDP_URL"
         ))),
-        (s, _) if s >= 500 => Err(Error::Unavailable(format!(
+        (s, _) if s >= 500 => Err(Error::unavailable(format!(
             "the identity provider at {host} is unavailable (HTTP {s}); try again later"
         ))),
-        (s, _) => Err(Error::Unavailable(format!(
+        (s, _) => Err(Error::unavailable(format!(
             "the identity provider at {host} sent an unexpected reply (HTTP {s}); try again later"
         ))),
     }

@@ -3,24 +3,38 @@
 //! Logs in to Astran's Keycloak (password grant), reads the role ARNs from the access
 //! token, assumes the role with STS `AssumeRoleWithWebIdentity`, writes the temporary
 //! credentials into the AWS shared credentials file, and keeps them fresh with the
-//! refresh-token grant. No Tauri or GTK here: the CLI and the tray agent are thin shells
-//! over [`session::Session`] and [`scheduler::Scheduler`].
+//! refresh-token grant. No Tauri or GTK here: the CLI (`src/main.rs`) and the tray agent are
+//! thin shells over [`session::Session`] and [`owner`].
+//!
+//! Who calls whom (no module imports one that imports it back):
+//! `owner` → `scheduler`, `control`, `protocol` → `session` → `idp`, `sts`, `store`,
+//! `awsfile` (→ `credfile`, `fsio`), `config` → `names`, `paths`; `state` and `plan` are pure
+//! and used by `session` and `scheduler`.
 
+pub mod awsfile;
 pub mod claims;
-pub mod cli;
 pub mod clock;
 pub mod config;
 #[cfg(unix)]
 pub mod control;
 pub mod credfile;
 pub mod error;
+pub mod export;
+pub mod fsio;
 pub mod http;
 pub mod idp;
 pub mod logging;
+pub mod names;
 pub mod notify;
+#[cfg(unix)]
+pub mod owner;
+pub mod paths;
+pub mod plan;
+pub mod protocol;
 pub mod scheduler;
 pub mod secret;
 pub mod session;
+pub mod state;
 pub mod store;
 pub mod sts;
 

@@ -1,3 +1,388 @@
+//! `astran-creds`, the headless CLI: a thin shell over the core's session facade and owner
+//! runtime. Every error is the core's, and its kind decides the exit code.
+
+use astran_creds::error::{Error, Result};
+use astran_creds::export;
+use astran_creds::names::ProfileName;
+use astran_creds::notify::{DesktopNotifier, Fanout, LogNotifier, Notifier};
+use astran_creds::protocol::StatusReport;
+use astran_creds::secret::Secret;
+use astran_creds::session::{LoginRequest, Session};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "astran-creds",
+    version,
+    about = "Astran Continuity Cloud credentials for the AWS CLI and SDKs",
+    after_help = "Exit codes: 0 ok, 1 unexpected error, 2 usage or configuration error, 3 wrong email or password,\n\
+                  4 login required (session over), 5 service unavailable / timeout / malformed reply,\n\
+                  6 refused by the identity provider or STS, 7 local file or keyring error."
+)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Log in with email and password, assume the role, write the profile.
+    Login {
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input instead of a terminal prompt.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        profile: Option<String>,
+        /// Credential lifetime in seconds (900-43200).
+        #[arg(long)]
+        duration: Option<u32>,
+        /// The role to assume when the token carries several.
+        #[arg(long)]
+        role_arn: Option<String>,
+    },
+    /// Show each account's login and credentials state.
+    Status {
+        /// Machine-readable output (stable, see README).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Renew the credentials now with the held session.
+    Refresh {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Forget the login session.
+    Logout {
+        #[arg(long)]
+        account: Option<String>,
+        /// Also remove the profile from the credentials file (only that profile).
+        #[arg(long)]
+        remove_profile: bool,
+    },
+    /// Stay in the foreground and keep every logged-in account fresh.
+    Daemon {
+        /// Where notices go.
+        #[arg(long, value_enum, default_value_t = NotifyTo::Desktop)]
+        notify: NotifyTo,
+    },
+    /// Print credentials as AWS `credential_process` JSON.
+    CredentialProcess {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Print the credentials as environment variables: eval "$(astran-creds export)".
+    Export {
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Sh)]
+        format: Format,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Sh,
+    Fish,
+    Powershell,
+    Json,
+}
+
+impl From<Format> for export::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Sh => export::Format::Sh,
+            Format::Fish => export::Format::Fish,
+            Format::Powershell => export::Format::Powershell,
+            Format::Json => export::Format::Json,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum NotifyTo {
+    /// Desktop notifications (and the log).
+    Desktop,
+    /// The log only.
+    Log,
+}
+
+/// Credentials handed out by `credential-process`/`export` are renewed first when fewer
+/// than this many seconds remain.
+pub const MIN_VALID_SECONDS: i64 = 300;
+
 fn main() {
-    std::process::exit(astran_creds::cli::main());
+    std::process::exit(run_main());
+}
+
+fn run_main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let default_level = match (cli.verbose, matches!(cli.command, Command::Daemon { .. })) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
+        (2, _) => "debug",
+        _ => "trace",
+    };
+    astran_creds::logging::init(&format!("astran_creds={default_level},warn"));
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("astran-creds: cannot start: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("astran-creds: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let session = Arc::new(Session::from_env()?);
+    match cli.command {
+        Command::Login {
+            account,
+            email,
+            password_stdin,
+            profile,
+            duration,
+            role_arn,
+        } => {
+            // every value is checked before the password is asked for
+            let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
+            let acct = session.account(account.as_deref())?;
+            let email = match email.or(acct.email.clone()) {
+                Some(e) => e,
+                None => prompt_line("Email: ")?,
+            };
+            let password = if password_stdin {
+                read_stdin_password()?
+            } else {
+                prompt_password(&email)?
+            };
+            let out = session
+                .login(LoginRequest {
+                    account,
+                    email: Some(email),
+                    password: Some(password),
+                    profile,
+                    duration_seconds: duration,
+                    role_arn,
+                    remember_password: None,
+                })
+                .await?;
+            tell_owner().await;
+            if let Some(why) = &out.keyring_unavailable {
+                eprintln!(
+                    "astran-creds: warning: no keyring service is reachable ({why}); the login session was not saved, so `refresh` and `daemon` will need a new login"
+                );
+            }
+            println!(
+                "profile {}: role {}, valid until {}",
+                out.profile,
+                out.role_arn,
+                astran_creds::clock::rfc3339(out.expires_at)
+            );
+        }
+        Command::Status { json } => {
+            let st = session.status().await?;
+            if json {
+                let doc = StatusReport::new(st);
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                let fmt = |t: Option<time::OffsetDateTime>| {
+                    t.map(astran_creds::clock::rfc3339)
+                        .unwrap_or_else(|| "-".into())
+                };
+                for s in st {
+                    println!(
+                        "{}: {} (profile {}{}); credentials until {}, session until {}, next refresh {}",
+                        s.account,
+                        s.state.words(),
+                        s.profile,
+                        s.email.as_deref().map(|e| format!(", {e}")).unwrap_or_default(),
+                        fmt(s.credentials_expire_at),
+                        fmt(s.session_expires_at),
+                        fmt(s.next_refresh_at),
+                    );
+                }
+            }
+        }
+        Command::Refresh { account } => {
+            let o = session.refresh(account.as_deref()).await?;
+            tell_owner().await;
+            println!(
+                "profile {}: role {}, valid until {}",
+                o.profile,
+                o.role_arn,
+                o.expires_at
+                    .map(astran_creds::clock::rfc3339)
+                    .unwrap_or_default()
+            );
+        }
+        Command::Logout {
+            account,
+            remove_profile,
+        } => {
+            let name = session.logout(account.as_deref(), remove_profile).await?;
+            tell_owner().await;
+            println!(
+                "logged out of account {name}{}",
+                if remove_profile {
+                    "; profile removed"
+                } else {
+                    ""
+                }
+            );
+        }
+        Command::Daemon { notify } => daemon(session, notify).await?,
+        Command::CredentialProcess { account } => {
+            let c = session
+                .credentials(
+                    account.as_deref(),
+                    time::Duration::seconds(MIN_VALID_SECONDS),
+                )
+                .await?;
+            write_stdout(export::credential_process_json(&c).expose())?;
+        }
+        Command::Export { account, format } => {
+            let c = session
+                .credentials(
+                    account.as_deref(),
+                    time::Duration::seconds(MIN_VALID_SECONDS),
+                )
+                .await?;
+            write_stdout(export::render(&c, format.into()).expose())?;
+        }
+    }
+    Ok(())
+}
+
+/// Let a running tray agent or daemon pick up what this command changed.
+async fn tell_owner() {
+    #[cfg(unix)]
+    astran_creds::control::notify_reload().await;
+}
+
+fn write_stdout(s: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(s.as_bytes())
+        .and_then(|_| o.flush())
+        .map_err(|e| Error::io("cannot write to standard output", e))
+}
+
+fn read_stdin_password() -> Result<Secret> {
+    let mut buf = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut buf)
+        .map_err(|e| Error::config(format!("cannot read the password from standard input: {e}")))?;
+    let p = buf
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&buf);
+    if p.is_empty() {
+        return Err(Error::config("no password on standard input"));
+    }
+    Ok(Secret::new(p))
+}
+
+fn prompt_password(email: &str) -> Result<Secret> {
+    if !std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_err() {
+        return Err(Error::config(
+            "no terminal to ask for the password; pipe it in with --password-stdin",
+        ));
+    }
+    let p = rpassword::prompt_password(format!("Password for {email}: ")).map_err(|e| {
+        Error::config(format!(
+            "cannot read the password from the terminal ({e}); use --password-stdin"
+        ))
+    })?;
+    if p.is_empty() {
+        return Err(Error::config("the password is empty"));
+    }
+    Ok(Secret::new(p))
+}
+
+fn prompt_line(prompt: &str) -> Result<String> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::config(
+            "no email given; pass --email or set ASTRAN_USERNAME",
+        ));
+    }
+    eprint!("{prompt}");
+    let mut s = String::new();
+    std::io::stdin()
+        .read_line(&mut s)
+        .map_err(|e| Error::config(format!("cannot read the email: {e}")))?;
+    let s = s.trim().to_owned();
+    if s.is_empty() {
+        return Err(Error::config("no email given"));
+    }
+    Ok(s)
+}
+
+async fn daemon(session: Arc<Session>, to: NotifyTo) -> Result<()> {
+    use astran_creds::owner::{Hooks, Owner, Start};
+    let notifier: Arc<dyn Notifier> = match to {
+        NotifyTo::Desktop => Arc::new(Fanout(vec![
+            Box::new(LogNotifier),
+            Box::new(DesktopNotifier::new("astran-tray")),
+        ])),
+        NotifyTo::Log => Arc::new(LogNotifier),
+    };
+    // a config that cannot be used stops the daemon here, before it owns anything
+    let accounts = session.accounts()?;
+    log::info!(
+        "daemon started for {} account(s): {}; credentials file {}",
+        accounts.len(),
+        accounts
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        session.credentials_file()?.path.display()
+    );
+    let owner = match Owner::start(session, notifier, Hooks::default()).await? {
+        Start::Running(o) => o,
+        Start::AlreadyRunning(path) => {
+            return Err(Error::config(format!(
+                "another astran-tray agent or astran-creds daemon is already running (it answers on {})",
+                path.display()
+            )))
+        }
+    };
+    owner.run_until_stopped().await;
+    log::info!("daemon stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

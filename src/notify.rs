@@ -1,15 +1,23 @@
-//! Notices to the user: the trait the scheduler talks to, and the desktop implementation.
+//! Notices to the user: the trait the scheduler talks to, the desktop implementation the
+//! daemon and the tray share (with a "Log in" action where the notification server has
+//! actions), and one-off messages.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
-    LoggedIn,
     LoginRequired,
     ExpiringSoon,
     RefreshFailing,
     Recovered,
+}
+
+impl NoticeKind {
+    /// The notices that ask the user to log in (urgent, with a "Log in" action).
+    pub fn wants_login(self) -> bool {
+        matches!(self, NoticeKind::LoginRequired | NoticeKind::ExpiringSoon)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,48 +33,95 @@ pub trait Notifier: Send + Sync {
     fn notify(&self, n: &Notice);
 }
 
+/// Called with the account when the user clicks "Log in" on a notice.
+pub type LoginAction = Arc<dyn Fn(String) + Send + Sync>;
+
 /// Desktop notifications (D-Bus `org.freedesktop.Notifications` on Linux).
 pub struct DesktopNotifier {
     app_name: String,
+    on_login: Option<LoginAction>,
 }
 
 impl DesktopNotifier {
     pub fn new(app_name: impl Into<String>) -> Self {
         DesktopNotifier {
             app_name: app_name.into(),
+            on_login: None,
         }
+    }
+
+    /// Offer "Log in" on the notices that want a login; `f` runs when it is clicked.
+    pub fn with_login_action(mut self, f: LoginAction) -> Self {
+        self.on_login = Some(f);
+        self
     }
 }
 
 impl Notifier for DesktopNotifier {
     fn notify(&self, n: &Notice) {
-        let mut note = notify_rust::Notification::new();
-        note.appname(&self.app_name)
-            .summary(&n.summary)
-            .body(&n.body)
-            .icon("dialog-password");
-        #[cfg(all(unix, not(target_os = "macos")))]
-        {
-            let urgency = match n.kind {
-                NoticeKind::LoginRequired | NoticeKind::ExpiringSoon => {
-                    notify_rust::Urgency::Critical
-                }
-                _ => notify_rust::Urgency::Normal,
-            };
-            note.urgency(urgency);
-        }
-        // A D-Bus round trip: off the caller's thread, so a slow or missing notification
-        // daemon never stalls the scheduler.
-        let what = n.summary.clone();
-        std::thread::spawn(move || {
-            if let Err(e) = note.show() {
-                log::warn!("cannot show a desktop notification ({e}): {what}");
-            }
-        });
+        let action = match (&self.on_login, n.kind.wants_login()) {
+            (Some(f), true) => Some((n.account.clone(), f.clone())),
+            _ => None,
+        };
+        show(
+            &self.app_name,
+            &n.summary,
+            &n.body,
+            n.kind.wants_login(),
+            action,
+        );
     }
 }
 
-/// Logs notices (headless servers).
+/// A one-off desktop message (a failed menu action, "Copied").
+pub fn message(app_name: &str, summary: &str, body: &str) {
+    show(app_name, summary, body, false, None);
+}
+
+/// Show a notification off the caller's thread (a D-Bus round trip: a slow or missing
+/// notification daemon never stalls the caller), waiting there for the action if any.
+fn show(
+    app_name: &str,
+    summary: &str,
+    body: &str,
+    urgent: bool,
+    action: Option<(String, LoginAction)>,
+) {
+    let mut note = notify_rust::Notification::new();
+    note.appname(app_name)
+        .summary(summary)
+        .body(body)
+        .icon("dialog-password");
+    if action.is_some() {
+        note.action("default", "Log in").action("login", "Log in");
+    }
+    #[cfg(all(unix, not(target_os = "macos")))]
+    note.urgency(if urgent {
+        notify_rust::Urgency::Critical
+    } else {
+        notify_rust::Urgency::Normal
+    });
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    let _ = urgent;
+    let what = summary.to_owned();
+    std::thread::spawn(move || match note.show() {
+        #[cfg(all(unix, not(target_os = "macos")))]
+        Ok(handle) => {
+            if let Some((account, f)) = action {
+                handle.wait_for_action(|a| {
+                    if a == "default" || a == "login" {
+                        f(account);
+                    }
+                });
+            }
+        }
+        #[cfg(not(all(unix, not(target_os = "macos"))))]
+        Ok(_) => drop(action),
+        Err(e) => log::warn!("cannot show a desktop notification ({e}): {what}"),
+    });
+}
+
+/// Logs notices (headless servers, and beside the desktop ones).
 pub struct LogNotifier;
 
 impl Notifier for LogNotifier {
@@ -86,7 +141,7 @@ impl Notifier for Fanout {
     }
 }
 
-/// Keeps notices (tests, the tray's "last notice").
+/// Keeps notices (tests).
 #[derive(Default)]
 pub struct RecordingNotifier {
     pub notices: Mutex<Vec<Notice>>,
@@ -104,7 +159,7 @@ impl Notifier for RecordingNotifier {
     }
 }
 
-impl<T: Notifier + ?Sized> Notifier for std::sync::Arc<T> {
+impl<T: Notifier + ?Sized> Notifier for Arc<T> {
     fn notify(&self, n: &Notice) {
         (**self).notify(n)
     }

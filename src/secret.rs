@@ -89,6 +89,7 @@ mod tests {
                     refresh_expires_at: None,
                     idle_seconds: None,
                     started_at: 0,
+                    refreshed_at: None,
                     email: "a@b.c".into(),
                     role_arn: "arn:demo:iam::1:root".into(),
                     sts_endpoint: "https://demo.sts.astran.io".into(),
@@ -103,7 +104,7 @@ mod tests {
             ),
             format!(
                 "{:?}",
-                serde_json::from_str::<crate::control::Request>(&format!(
+                serde_json::from_str::<crate::protocol::Request>(&format!(
                     r#"{{"cmd":"login","email":"a@b.c","password":"{S}"}}"#
                 ))
                 .unwrap()

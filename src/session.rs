@@ -1,27 +1,23 @@
-//! The session facade: the one API the CLI, the daemon and the tray call.
+//! The session facade: the one API the CLI, the daemon, the tray and (through the control
+//! socket) the windows call. Network work is async; file and keyring work runs on tokio's
+//! blocking threads, never on an async worker.
 
+use crate::awsfile::CredentialsFile;
 use crate::claims::{self, AccessClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, check_duration, Account, Config};
-use crate::credfile::CredentialsFile;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::idp::{IdpClient, IdpSettings, TokenSet};
+use crate::names::{AccountName, ProfileName};
 use crate::secret::Secret;
+use crate::state::{self, AccountStatus, Overlay};
 use crate::store::{self, FallbackStore, SecretStore, SessionRecord, Slot};
 use crate::sts::{self, AssumeRequest, Credentials, StsClient};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
-
-/// Keys we own in the profile.
-pub const MANAGED_KEYS: &[&str] = &[
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "x_security_token_expires",
-];
 
 /// A login as asked for by a user.
 #[derive(Debug, Default, Clone)]
@@ -29,18 +25,18 @@ pub struct LoginRequest {
     pub account: Option<String>,
     pub email: Option<String>,
     pub password: Option<Secret>,
-    pub profile: Option<String>,
+    pub profile: Option<ProfileName>,
     pub duration_seconds: Option<u32>,
     pub role_arn: Option<String>,
     /// Keep the password in the keyring (opt-in); `None` leaves the setting as it is.
     pub remember_password: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoginOutcome {
-    pub account: String,
+    pub account: AccountName,
     pub email: String,
-    pub profile: String,
+    pub profile: ProfileName,
     pub role_arn: String,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
@@ -50,22 +46,15 @@ pub struct LoginOutcome {
     pub keyring_unavailable: Option<String>,
 }
 
-/// What `status` reports for an account.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AccountStatus {
-    pub account: String,
-    pub email: Option<String>,
-    pub profile: String,
-    /// `fresh`, `expiring`, `expired`, `login_required`, `logged_out`.
-    pub state: &'static str,
-    pub logged_in: bool,
-    pub role_arn: Option<String>,
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefreshOutcome {
+    pub account: AccountName,
+    pub profile: ProfileName,
+    pub role_arn: String,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub credentials_expire_at: Option<OffsetDateTime>,
+    pub expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub session_expires_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub next_refresh_at: Option<OffsetDateTime>,
 }
 
 pub struct Session {
@@ -75,6 +64,14 @@ pub struct Session {
     /// HTTP clients by CA bundle (one, normally): built once, connections reused.
     http: Mutex<HashMap<Option<PathBuf>, reqwest::Client>>,
     credentials_path: Option<PathBuf>,
+}
+
+/// Run blocking work (files, keyring) on tokio's blocking threads; a panic there is ours.
+async fn off_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 impl Session {
@@ -97,7 +94,7 @@ impl Session {
     /// The config at its default path, the system keyring, the system clock.
     pub fn from_env() -> Result<Self> {
         Ok(Session::new(
-            config::default_path()?,
+            crate::paths::config_file()?,
             Arc::new(FallbackStore::system()),
             Arc::new(SystemClock),
         ))
@@ -127,8 +124,7 @@ impl Session {
 
     pub fn account(&self, name: Option<&str>) -> Result<Account> {
         let cfg = self.config()?;
-        let name = cfg.pick_name(name);
-        Ok(cfg.account(&name))
+        cfg.account(&cfg.pick_name(name)?)
     }
 
     /// The accounts to look after: the configured ones, or `default`.
@@ -136,9 +132,9 @@ impl Session {
         let cfg = self.config()?;
         let mut names = cfg.account_names();
         if names.is_empty() {
-            names.push(cfg.pick_name(None));
+            names.push(cfg.pick_name(None)?);
         }
-        Ok(names.iter().map(|n| cfg.account(n)).collect())
+        names.iter().map(|n| cfg.account(n)).collect()
     }
 
     pub fn credentials_file(&self) -> Result<CredentialsFile> {
@@ -148,15 +144,26 @@ impl Session {
         }
     }
 
+    /// Keyring work, off the async workers.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn SecretStore) -> T + Send + 'static,
     ) -> T {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
-            Ok(v) => v,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+        off_worker(move || f(store.as_ref())).await
+    }
+
+    /// Credentials-file work (reads, and writes under the lock), off the async workers.
+    async fn files<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&CredentialsFile) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let file = self.credentials_file()?;
+        off_worker(move || f(&file)).await
+    }
+
+    fn idp(&self, http: reqwest::Client) -> IdpClient {
+        IdpClient::new(http, self.clock.clone())
     }
 
     pub async fn load_record(&self, account: &str) -> Result<Option<SessionRecord>> {
@@ -178,8 +185,8 @@ impl Session {
     /// Password grant → role → STS → profile written → session kept.
     pub async fn login(&self, req: LoginRequest) -> Result<LoginOutcome> {
         let cfg = self.config()?;
-        let name = cfg.pick_name(req.account.as_deref());
-        let mut acct = cfg.account(&name);
+        let name = cfg.pick_name(req.account.as_deref())?;
+        let mut acct = cfg.account(&name)?;
         if let Some(p) = &req.profile {
             acct.profile = p.clone();
         }
@@ -187,9 +194,8 @@ impl Session {
             acct.duration_seconds = d;
         }
         check_duration(acct.duration_seconds)?;
-        check_profile_name(&acct.profile)?;
         let email = req.email.clone().or(acct.email.clone()).ok_or_else(|| {
-            Error::Config(format!(
+            Error::config(format!(
                 "no email for account {name}; pass --email or set ASTRAN_USERNAME"
             ))
         })?;
@@ -198,14 +204,15 @@ impl Session {
             None => self
                 .remembered_password(&name)
                 .await?
-                .ok_or_else(|| Error::Config("no password given".into()))?,
+                .ok_or_else(|| Error::config("no password given"))?,
         };
         if password.is_empty() {
-            return Err(Error::Config("the password is empty".into()));
+            return Err(Error::config("the password is empty"));
         }
         let http = self.http(&acct)?;
         let settings = idp_settings(&acct);
-        let tokens = IdpClient::new(http.clone())
+        let tokens = self
+            .idp(http.clone())
             .password_grant(&settings, &email, &password)
             .await?;
         let claims = decode_claims(&tokens)?;
@@ -225,7 +232,7 @@ impl Session {
                 acct.duration_seconds,
             )
             .await?;
-        self.write_profile(&acct.profile, &creds)?;
+        self.write_profile(&acct.profile, &creds).await?;
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
         let mut keyring_unavailable = None;
@@ -236,6 +243,7 @@ impl Session {
                 refresh_expires_at: tokens.refresh_expires_at().map(|t| t.unix_timestamp()),
                 idle_seconds: (tokens.refresh_expires_in > 0).then_some(tokens.refresh_expires_in),
                 started_at: now,
+                refreshed_at: Some(tokens.obtained_at.unix_timestamp()),
                 email: email.clone(),
                 role_arn: role.clone(),
                 sts_endpoint: sts_endpoint.clone(),
@@ -275,7 +283,8 @@ impl Session {
         );
         let save_email = email.clone();
         let role_for_cfg = role.clone();
-        config::update_account(&self.config_path, &name, move |a| {
+        let (cfg_path, cfg_name) = (self.config_path.clone(), name.clone());
+        off_worker(move || config::update_account(&cfg_path, &cfg_name, move |a| {
             if a.email.is_none() || req.email.is_some() {
                 a.email = Some(save_email);
             }
@@ -283,7 +292,7 @@ impl Session {
                 a.role_arn = Some(role_for_cfg);
             }
             if let Some(p) = req_profile {
-                a.profile = Some(p);
+                a.profile = Some(p.into());
             }
             if let Some(d) = req_duration {
                 a.duration_seconds = Some(d);
@@ -291,7 +300,8 @@ impl Session {
             if let Some(r) = req.remember_password {
                 a.remember_password = Some(r);
             }
-        })
+        }))
+        .await
         .unwrap_or_else(|e| log::warn!("the config file was not updated: {e}"));
         Ok(LoginOutcome {
             account: name,
@@ -325,20 +335,9 @@ impl Session {
             .await
     }
 
-    fn write_profile(&self, profile: &str, c: &Credentials) -> Result<()> {
-        let exp = c.expiration.map(crate::clock::rfc3339);
-        let mut entries: Vec<(&str, &str)> = vec![
-            ("aws_access_key_id", &c.access_key_id),
-            ("aws_secret_access_key", c.secret_access_key.expose()),
-        ];
-        if let Some(t) = &c.session_token {
-            entries.push(("aws_session_token", t.expose()));
-        }
-        if let Some(e) = &exp {
-            entries.push(("x_security_token_expires", e));
-        }
-        self.credentials_file()?
-            .set_profile(profile, &entries, MANAGED_KEYS)
+    async fn write_profile(&self, profile: &ProfileName, c: &Credentials) -> Result<()> {
+        let (p, c) = (profile.clone(), c.clone());
+        self.files(move |f| f.write_credentials(&p, &c)).await
     }
 
     /// Use the held session: refresh-token grant, re-assume the role, rewrite the profile.
@@ -348,7 +347,7 @@ impl Session {
         let claims = decode_claims(&tokens)?;
         let roles = claims.roles.unwrap_or_default();
         if !roles.iter().any(|r| r == &rec.role_arn) {
-            return Err(Error::Refused(format!(
+            return Err(Error::refused(format!(
                 "the role {} is no longer in your token (it has: {}); log in again to pick one",
                 rec.role_arn,
                 if roles.is_empty() {
@@ -370,7 +369,7 @@ impl Session {
                 acct.duration_seconds,
             )
             .await?;
-        self.write_profile(&acct.profile, &creds)?;
+        self.write_profile(&acct.profile, &creds).await?;
         Ok(RefreshOutcome {
             account: acct.name,
             profile: acct.profile,
@@ -389,7 +388,7 @@ impl Session {
 
     async fn refresh_tokens(&self, acct: &Account) -> Result<(SessionRecord, TokenSet)> {
         let Some(mut rec) = self.load_record(&acct.name).await? else {
-            return Err(Error::LoginRequired(format!(
+            return Err(Error::login_required(format!(
                 "account {} has no login session{}; log in with `astran-creds login`",
                 acct.name,
                 self.store
@@ -401,19 +400,20 @@ impl Session {
         if let Some(end) = rec.refresh_expires_at {
             if end <= self.clock.now().unix_timestamp() {
                 self.forget_session(&acct.name).await;
-                return Err(Error::LoginRequired(format!(
+                return Err(Error::login_required(format!(
                     "the login session of account {} has ended; log in again",
                     acct.name
                 )));
             }
         }
         let http = self.http(acct)?;
-        let tokens = match IdpClient::new(http)
+        let tokens = match self
+            .idp(http)
             .refresh_grant(&idp_settings(acct), &rec.refresh_token)
             .await
         {
             Ok(t) => t,
-            Err(e @ Error::LoginRequired(_)) => {
+            Err(e) if e.kind() == ErrorKind::LoginRequired => {
                 self.forget_session(&acct.name).await;
                 return Err(e);
             }
@@ -423,6 +423,7 @@ impl Session {
             rec.refresh_token = rt;
         }
         rec.refresh_expires_at = tokens.refresh_expires_at().map(|t| t.unix_timestamp());
+        rec.refreshed_at = Some(tokens.obtained_at.unix_timestamp());
         self.save_record(&acct.name, rec.clone()).await?;
         Ok((rec, tokens))
     }
@@ -436,7 +437,7 @@ impl Session {
 
     /// Forget the session (and the remembered password); with `remove_profile`, remove our
     /// profile from the credentials file.
-    pub async fn logout(&self, account: Option<&str>, remove_profile: bool) -> Result<String> {
+    pub async fn logout(&self, account: Option<&str>, remove_profile: bool) -> Result<AccountName> {
         let acct = self.account(account)?;
         let a = acct.name.clone();
         self.blocking(move |s| -> Result<()> {
@@ -446,70 +447,29 @@ impl Session {
         })
         .await?;
         if remove_profile {
-            self.credentials_file()?.remove_profile(&acct.profile)?;
+            let p = acct.profile.clone();
+            self.files(move |f| f.remove_profile(&p)).await?;
         }
         Ok(acct.name)
     }
 
     /// Expiry of the credentials in `profile` (`x_security_token_expires`), if any.
-    pub fn credentials_expiry(&self, profile: &str) -> Result<Option<OffsetDateTime>> {
-        Ok(self
-            .credentials_file()?
-            .read_profile(profile)?
-            .and_then(|kv| {
-                kv.into_iter()
-                    .find(|(k, _)| k == "x_security_token_expires")
-            })
-            .and_then(|(_, v)| crate::clock::parse_rfc3339(&v)))
+    pub async fn credentials_expiry(&self, profile: &ProfileName) -> Result<Option<OffsetDateTime>> {
+        let p = profile.clone();
+        self.files(move |f| f.credentials_expiry(&p)).await
+    }
+
+    /// One account's status, with what the owner knows (`overlay`) laid over it.
+    pub async fn account_status(&self, acct: &Account, overlay: &Overlay) -> Result<AccountStatus> {
+        let rec = self.load_record(&acct.name).await?;
+        let exp = self.credentials_expiry(&acct.profile).await?;
+        Ok(state::derive(acct, rec.as_ref(), exp, overlay, self.clock.now()))
     }
 
     pub async fn status(&self) -> Result<Vec<AccountStatus>> {
         let mut out = Vec::new();
         for acct in self.accounts()? {
-            let rec = self.load_record(&acct.name).await?;
-            let exp = self.credentials_expiry(&acct.profile)?;
-            let now = self.clock.now();
-            let session_end = rec
-                .as_ref()
-                .and_then(|r| r.refresh_expires_at)
-                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
-            let logged_in = rec.is_some() && session_end.is_none_or(|e| e > now);
-            let state = match (logged_in, exp) {
-                (_, Some(e)) if e <= now => {
-                    if logged_in {
-                        "expired"
-                    } else {
-                        "login_required"
-                    }
-                }
-                (true, Some(e))
-                    if e - now <= time::Duration::seconds(acct.notice_lead_seconds as i64) =>
-                {
-                    "expiring"
-                }
-                (true, _) => "fresh",
-                (false, Some(_)) => "login_required",
-                (false, None) => "logged_out",
-            };
-            let next = if logged_in {
-                crate::scheduler::plan(&acct, exp, rec.as_ref(), now).next_refresh()
-            } else {
-                None
-            };
-            out.push(AccountStatus {
-                account: acct.name.clone(),
-                email: rec.as_ref().map(|r| r.email.clone()).or(acct.email.clone()),
-                profile: acct.profile.clone(),
-                state,
-                logged_in,
-                role_arn: rec
-                    .as_ref()
-                    .map(|r| r.role_arn.clone())
-                    .or(acct.role_arn.clone()),
-                credentials_expire_at: exp,
-                session_expires_at: session_end,
-                next_refresh_at: next,
-            });
+            out.push(self.account_status(&acct, &Overlay::default()).await?);
         }
         Ok(out)
     }
@@ -522,7 +482,7 @@ impl Session {
         min_valid: time::Duration,
     ) -> Result<Credentials> {
         let acct = self.account(account)?;
-        let current = self.read_credentials(&acct.profile)?;
+        let current = self.read_credentials(&acct.profile).await?;
         let now = self.clock.now();
         if let Some(c) = &current {
             if c.expiration.is_none_or(|e| e - now >= min_valid) {
@@ -530,8 +490,8 @@ impl Session {
             }
         }
         match self.refresh(Some(&acct.name)).await {
-            Ok(_) => self.read_credentials(&acct.profile)?.ok_or_else(|| {
-                Error::LocalIo(format!(
+            Ok(_) => self.read_credentials(&acct.profile).await?.ok_or_else(|| {
+                Error::local_io(format!(
                     "profile {} vanished from the credentials file",
                     acct.profile
                 ))
@@ -546,34 +506,10 @@ impl Session {
         }
     }
 
-    fn read_credentials(&self, profile: &str) -> Result<Option<Credentials>> {
-        let Some(kv) = self.credentials_file()?.read_profile(profile)? else {
-            return Ok(None);
-        };
-        let get = |k: &str| kv.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
-        let (Some(id), Some(secret)) = (get("aws_access_key_id"), get("aws_secret_access_key"))
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Credentials {
-            access_key_id: id,
-            secret_access_key: Secret::new(secret),
-            session_token: get("aws_session_token").map(Secret::new),
-            expiration: get("x_security_token_expires")
-                .and_then(|v| crate::clock::parse_rfc3339(&v)),
-        }))
+    async fn read_credentials(&self, profile: &ProfileName) -> Result<Option<Credentials>> {
+        let p = profile.clone();
+        self.files(move |f| f.read_credentials(&p)).await
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RefreshOutcome {
-    pub account: String,
-    pub profile: String,
-    pub role_arn: String,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub session_expires_at: Option<OffsetDateTime>,
 }
 
 fn idp_settings(a: &Account) -> IdpSettings {
@@ -586,18 +522,10 @@ fn idp_settings(a: &Account) -> IdpSettings {
 
 fn decode_claims(t: &TokenSet) -> Result<AccessClaims> {
     claims::decode(t.access_token.expose()).map_err(|e| {
-        Error::Refused(format!(
+        Error::refused(format!(
             "the identity provider sent an access token that cannot be read: {e}"
         ))
     })
-}
-
-fn check_profile_name(p: &str) -> Result<()> {
-    let bad = p.is_empty() || p.contains(['[', ']', '\n', '\r']) || p.trim() != p;
-    if bad {
-        return Err(Error::Config(format!("{p:?} is not a usable profile name")));
-    }
-    Ok(())
 }
 
 /// Choose the role: the one asked for, else the configured one, else the only one.
@@ -607,18 +535,18 @@ pub fn pick_role(
     configured: Option<&str>,
 ) -> Result<String> {
     let Some(roles) = roles else {
-        return Err(Error::Refused(
-            "your access token carries no role (claim \"https://aws.amazon.com/tags\".\"principal_tags\".\"role\" is missing); this login works for Astran root accounts only, ask your administrator".into(),
+        return Err(Error::refused(
+            "your access token carries no role (claim \"https://aws.amazon.com/tags\".\"principal_tags\".\"role\" is missing); this login works for Astran root accounts only, ask your administrator",
         ));
     };
     if roles.is_empty() {
-        return Err(Error::Refused(
-            "your access token carries an empty role list; ask your Astran administrator to grant you a role".into(),
+        return Err(Error::refused(
+            "your access token carries an empty role list; ask your Astran administrator to grant you a role",
         ));
     }
     if let Some(r) = requested {
         return roles.iter().find(|x| *x == r).cloned().ok_or_else(|| {
-            Error::Refused(format!(
+            Error::refused(format!(
                 "the role {r} is not in your token; you can use: {}",
                 roles.join(", ")
             ))
@@ -632,9 +560,7 @@ pub fn pick_role(
     if roles.len() == 1 {
         return Ok(roles[0].clone());
     }
-    Err(Error::RoleChoice {
-        roles: roles.to_vec(),
-    })
+    Err(Error::role_choice(roles.to_vec()))
 }
 
 #[cfg(test)]

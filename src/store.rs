@@ -26,6 +26,10 @@ pub struct SessionRecord {
     /// one means the session is capped by SSO Session Max and will end.
     pub idle_seconds: Option<u64>,
     pub started_at: i64,
+    /// Unix seconds of the last token reply (login or refresh); the session lifetime it
+    /// granted is measured from here.
+    #[serde(default)]
+    pub refreshed_at: Option<i64>,
     pub email: String,
     pub role_arn: String,
     pub sts_endpoint: String,
@@ -52,7 +56,7 @@ pub enum StoreError {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Error::LocalIo(e.to_string())
+        Error::local_io(e.to_string())
     }
 }
 
@@ -78,7 +82,6 @@ pub trait SecretStore: Send + Sync {
     fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError>;
     fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError>;
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError>;
-    fn describe(&self) -> &'static str;
 }
 
 /// The OS keyring.
@@ -133,10 +136,6 @@ impl SecretStore for KeyringStore {
             Err(e) => Err(map_keyring_err(e)),
         }
     }
-
-    fn describe(&self) -> &'static str {
-        "the system keyring"
-    }
 }
 
 /// Secrets held in this process only.
@@ -161,10 +160,6 @@ impl SecretStore for MemoryStore {
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
         self.map.lock().unwrap().remove(&slot.user(account));
         Ok(())
-    }
-
-    fn describe(&self) -> &'static str {
-        "this process's memory"
     }
 }
 
@@ -239,14 +234,6 @@ impl SecretStore for FallbackStore {
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
         self.run(|s| s.delete(slot, account))
     }
-
-    fn describe(&self) -> &'static str {
-        if self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
-            "this process's memory (no keyring reachable)"
-        } else {
-            self.primary.describe()
-        }
-    }
 }
 
 /// Read a session record.
@@ -266,7 +253,7 @@ pub fn load_session(store: &dyn SecretStore, account: &str) -> Result<Option<Ses
 pub fn save_session(store: &dyn SecretStore, account: &str, r: &SessionRecord) -> Result<()> {
     let json = Secret::new(
         serde_json::to_string(r)
-            .map_err(|e| Error::LocalIo(format!("cannot encode the session: {e}")))?,
+            .map_err(|e| Error::local_io(format!("cannot encode the session: {e}")))?,
     );
     store.set(Slot::Session, account, &json)?;
     Ok(())
@@ -287,9 +274,6 @@ mod tests {
         fn delete(&self, _: Slot, _: &str) -> Result<(), StoreError> {
             Err(StoreError::Unavailable("no bus".into()))
         }
-        fn describe(&self) -> &'static str {
-            "broken"
-        }
     }
 
     #[test]
@@ -309,6 +293,7 @@ mod tests {
             refresh_expires_at: None,
             idle_seconds: None,
             started_at: 0,
+            refreshed_at: None,
             email: "a@b.c".into(),
             role_arn: "arn".into(),
             sts_endpoint: "https://x".into(),

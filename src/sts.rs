@@ -135,7 +135,7 @@ pub fn parse_reply(status: u16, bytes: &[u8], host: &str, role: &str) -> Result<
     let text = std::str::from_utf8(bytes).unwrap_or("");
     if (200..300).contains(&status) {
         let malformed = |what: &str| {
-            Error::Unavailable(format!(
+            Error::unavailable(format!(
                 "STS at {host} sent a malformed reply ({what}); try again later"
             ))
         };
@@ -169,7 +169,7 @@ pub fn parse_reply(status: u16, bytes: &[u8], host: &str, role: &str) -> Result<
         .ok()
         .map(|e| e.error);
     let Some(e) = err else {
-        return Err(Error::Unavailable(if status >= 500 {
+        return Err(Error::unavailable(if status >= 500 {
             format!("STS at {host} is unavailable (HTTP {status}); try again later")
         } else {
             format!("STS at {host} sent an unexpected reply (HTTP {status}); try again later")
@@ -177,25 +177,25 @@ pub fn parse_reply(status: u16, bytes: &[u8], host: &str, role: &str) -> Result<
     };
     let msg = e.message.trim();
     match e.code.as_str() {
-        "ExpiredToken" | "ExpiredTokenException" => Err(Error::LoginRequired(format!(
+        "ExpiredToken" | "ExpiredTokenException" => Err(Error::login_required(format!(
             "STS says the access token has expired ({msg}); check this machine's clock, then log in again"
         ))),
-        "InvalidIdentityToken" | "IDPRejectedClaim" => Err(Error::Refused(format!(
+        "InvalidIdentityToken" | "IDPRejectedClaim" => Err(Error::refused(format!(
             "STS refused the identity token ({}: {msg}); the identity provider and STS disagree, contact your Astran administrator",
             e.code
         ))),
-        "AccessDenied" | "AccessDeniedException" => Err(Error::Refused(format!(
+        "AccessDenied" | "AccessDeniedException" => Err(Error::refused(format!(
             "STS refused to let you assume {role} ({msg}); check the role or ask your Astran administrator"
         ))),
-        "ValidationError" | "InvalidParameterValue" | "MalformedPolicyDocument" => Err(Error::Config(format!(
+        "ValidationError" | "InvalidParameterValue" | "MalformedPolicyDocument" => Err(Error::config(format!(
             "STS rejected the request ({}: {msg}); check role_arn and duration_seconds",
             e.code
         ))),
         "Throttling" | "ThrottlingException" | "IDPCommunicationError" | "ServiceUnavailable" | "InternalFailure" => {
-            Err(Error::Unavailable(format!("STS is busy or failing ({}: {msg}); try again later", e.code)))
+            Err(Error::unavailable(format!("STS is busy or failing ({}: {msg}); try again later", e.code)))
         }
-        code if status >= 500 => Err(Error::Unavailable(format!("STS failed ({code}: {msg}); try again later"))),
-        code => Err(Error::Refused(format!("STS refused the request ({code}: {msg})"))),
+        code if status >= 500 => Err(Error::unavailable(format!("STS failed ({code}: {msg}); try again later"))),
+        code => Err(Error::refused(format!("STS refused the request ({code}: {msg})"))),
     }
 }
 

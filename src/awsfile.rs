@@ -1,0 +1,187 @@
+//! The AWS shared credentials file on disk: our profiles read and written through the INI
+//! editor (`credfile`), under the lock, atomically (`fsio`). Profile names are
+//! [`ProfileName`]s, so nothing unchecked reaches a section header. Blocking.
+
+use crate::credfile;
+use crate::error::{Error, Result};
+use crate::fsio::{self, FileLock};
+use crate::names::ProfileName;
+use crate::secret::Secret;
+use crate::sts::Credentials;
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+/// Keys we own in a profile of the credentials file.
+pub const MANAGED_KEYS: &[&str] = &[
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "x_security_token_expires",
+];
+
+/// A credentials file on disk.
+#[derive(Debug, Clone)]
+pub struct CredentialsFile {
+    /// The path as configured (may be a symlink).
+    pub path: PathBuf,
+}
+
+impl CredentialsFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CredentialsFile { path: path.into() }
+    }
+
+    /// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
+    pub fn from_env() -> Result<Self> {
+        Ok(CredentialsFile::new(crate::paths::credentials_file()?))
+    }
+
+    /// The file's text, empty when it does not exist.
+    pub fn read(&self) -> Result<String> {
+        match std::fs::read(&self.path) {
+            Ok(b) => String::from_utf8(b).map_err(|_| {
+                Error::local_io(format!(
+                    "{} is not UTF-8 text; fix or move it, it was left untouched",
+                    self.path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(Error::io(format!("cannot read {}", self.path.display()), e)),
+        }
+    }
+
+    pub fn read_profile(&self, profile: &ProfileName) -> Result<Option<Vec<(String, String)>>> {
+        Ok(credfile::read_profile(&self.read()?, profile))
+    }
+
+    /// Read, transform and write back under the lock. Nothing is written when the text
+    /// does not change or `edit` fails.
+    pub fn update(&self, edit: impl FnOnce(&str) -> Result<String>) -> Result<()> {
+        let real = fsio::resolve(&self.path)?;
+        fsio::create_private_dir(fsio::parent_dir(&real))?;
+        let _lock = FileLock::for_file(&real)?;
+        let old = CredentialsFile::new(&real).read()?;
+        let new = edit(&old)?;
+        if new == old && real.exists() {
+            return Ok(());
+        }
+        fsio::write_atomic(&real, new.as_bytes())
+    }
+
+    /// Set `entries` in `profile`; the `managed` keys not in `entries` are removed, every other
+    /// key and byte stays.
+    pub fn set_profile(
+        &self,
+        profile: &ProfileName,
+        entries: &[(&str, &str)],
+        managed: &[&str],
+    ) -> Result<()> {
+        self.update(|old| Ok(credfile::set_profile(old, profile, entries, managed)))
+    }
+
+    pub fn remove_profile(&self, profile: &ProfileName) -> Result<()> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        self.update(|old| Ok(credfile::remove_profile(old, profile)))
+    }
+
+    /// Write temporary credentials into `profile` (our keys only).
+    pub fn write_credentials(&self, profile: &ProfileName, c: &Credentials) -> Result<()> {
+        let exp = c.expiration.map(crate::clock::rfc3339);
+        let mut entries: Vec<(&str, &str)> = vec![
+            ("aws_access_key_id", &c.access_key_id),
+            ("aws_secret_access_key", c.secret_access_key.expose()),
+        ];
+        if let Some(t) = &c.session_token {
+            entries.push(("aws_session_token", t.expose()));
+        }
+        if let Some(e) = &exp {
+            entries.push(("x_security_token_expires", e));
+        }
+        self.set_profile(profile, &entries, MANAGED_KEYS)
+    }
+
+    /// The credentials held in `profile`, if it has a key pair.
+    pub fn read_credentials(&self, profile: &ProfileName) -> Result<Option<Credentials>> {
+        let Some(kv) = self.read_profile(profile)? else {
+            return Ok(None);
+        };
+        let get = |k: &str| kv.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+        let (Some(id), Some(secret)) = (get("aws_access_key_id"), get("aws_secret_access_key"))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Credentials {
+            access_key_id: id,
+            secret_access_key: Secret::new(secret),
+            session_token: get("aws_session_token").map(Secret::new),
+            expiration: get("x_security_token_expires")
+                .and_then(|v| crate::clock::parse_rfc3339(&v)),
+        }))
+    }
+
+    /// When the credentials in `profile` expire (`x_security_token_expires`), if known.
+    pub fn credentials_expiry(&self, profile: &ProfileName) -> Result<Option<OffsetDateTime>> {
+        Ok(self
+            .read_profile(profile)?
+            .and_then(|kv| {
+                kv.into_iter()
+                    .find(|(k, _)| k == "x_security_token_expires")
+            })
+            .and_then(|(_, v)| crate::clock::parse_rfc3339(&v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::path::Path;
+
+    fn creds(k: &str) -> Credentials {
+        Credentials {
+            access_key_id: k.into(),
+            secret_access_key: Secret::new("S"),
+            session_token: Some(Secret::new("TOK")),
+            expiration: crate::clock::parse_rfc3339("2026-01-01T00:00:00Z"),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_keeps_mode_follows_symlink_and_creates_private_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        let p = ProfileName::parse("astran").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let f = CredentialsFile::new(d.path().join("aws/credentials"));
+        f.write_credentials(&p, &creds("A")).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&d.path().join("aws")), 0o700);
+        assert_eq!(mode(&f.path), 0o600);
+        fs::set_permissions(&f.path, fs::Permissions::from_mode(0o640)).unwrap();
+        f.write_credentials(&p, &creds("B")).unwrap();
+        assert_eq!(mode(&f.path), 0o640);
+
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&f.path, &link).unwrap();
+        CredentialsFile::new(&link)
+            .write_credentials(&p, &creds("C"))
+            .unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(f.read().unwrap().contains("= C\n"));
+        let back = f.read_credentials(&p).unwrap().unwrap();
+        assert_eq!(back.access_key_id, "C");
+        assert_eq!(back.session_token.unwrap().expose(), "TOK");
+        assert_eq!(f.credentials_expiry(&p).unwrap(), creds("C").expiration);
+        let leftovers: Vec<_> = fs::read_dir(d.path().join("aws"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("astran-tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}

@@ -1,0 +1,153 @@
+//! Validated names: built once (when the config is loaded, a flag is parsed or a request
+//! arrives), so no write path can take a value that would break a file.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A profile name that is safe as an INI section header in the AWS shared files: not empty,
+/// no `[`, `]`, line breaks or other control characters, no leading or trailing space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProfileName(String);
+
+/// An account name: a key in the config file, a keyring entry, a menu id. Not empty, no
+/// `.`, `[`, `]`, `"`, control characters, or leading or trailing space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountName(String);
+
+fn why_bad(s: &str, forbidden: &[char]) -> Option<&'static str> {
+    if s.is_empty() {
+        Some("it is empty")
+    } else if s.chars().any(|c| c == '\n' || c == '\r') {
+        Some("it holds a line break")
+    } else if s.chars().any(char::is_control) {
+        Some("it holds a control character")
+    } else if s.trim() != s {
+        Some("it starts or ends with a space")
+    } else if s.contains(forbidden) {
+        Some("it holds one of the characters")
+    } else {
+        None
+    }
+}
+
+impl ProfileName {
+    const FORBIDDEN: &'static [char] = &['[', ']'];
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match why_bad(s, Self::FORBIDDEN) {
+            None => Ok(ProfileName(s.to_owned())),
+            Some("it holds one of the characters") => Err(Error::config(format!(
+                "{s:?} is not a usable profile name: `[` and `]` would break the section headers of ~/.aws/credentials"
+            ))),
+            Some(why) => Err(Error::config(format!(
+                "{s:?} is not a usable profile name: {why}"
+            ))),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AccountName {
+    const FORBIDDEN: &'static [char] = &['.', '[', ']', '"'];
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match why_bad(s, Self::FORBIDDEN) {
+            None => Ok(AccountName(s.to_owned())),
+            Some("it holds one of the characters") => Err(Error::config(format!(
+                "{s:?} is not a usable account name: it may not hold `.`, `[`, `]` or `\"`"
+            ))),
+            Some(why) => Err(Error::config(format!(
+                "{s:?} is not a usable account name: {why}"
+            ))),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! string_like {
+    ($t:ty) => {
+        impl TryFrom<String> for $t {
+            type Error = Error;
+            fn try_from(s: String) -> Result<Self> {
+                <$t>::parse(&s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                <$t>::parse(s)
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::ops::Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, o: &str) -> bool {
+                self.0 == o
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, o: &&str) -> bool {
+                self.0 == *o
+            }
+        }
+    };
+}
+string_like!(ProfileName);
+string_like!(AccountName);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_break_a_file_are_refused() {
+        for bad in ["", "a]b", "[a", "a\nb", "a\rb", " a", "a ", "a\tb", "a\u{7f}"] {
+            let e = ProfileName::parse(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Config, "{bad:?}");
+            assert!(e.to_string().contains("profile name"), "{e}");
+        }
+        for good in ["astran", "astran-permanent", "my profile", "default", "a.b", "é"] {
+            assert_eq!(ProfileName::parse(good).unwrap().as_str(), good);
+        }
+        for bad in ["", "a.b", "a\"b", "a]", " x", "x\n"] {
+            assert!(AccountName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(AccountName::parse("work").unwrap(), "work");
+    }
+
+    #[test]
+    fn serde_checks_too() {
+        let r: std::result::Result<ProfileName, _> = serde_json::from_str("\"a]b\"");
+        assert!(r.is_err());
+        let p: ProfileName = serde_json::from_str("\"ok\"").unwrap();
+        assert_eq!(serde_json::to_string(&p).unwrap(), "\"ok\"");
+    }
+}

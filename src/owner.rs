@@ -1,0 +1,249 @@
+//! The owner runtime: what `astran-creds daemon` and the tray agent both run. The scheduler,
+//! the control socket and its handler, the signals (SIGTERM/SIGINT stop, SIGHUP re-reads the
+//! config) and the single-instance rule, each shell adding only its notifier and hooks.
+
+use crate::config;
+use crate::control::{self, Handler};
+use crate::error::{Error, Result};
+use crate::notify::Notifier;
+use crate::protocol::{Done, LoggedOut, Pong, Request, Response, Settings, StatusReport};
+use crate::scheduler::{Scheduler, Snapshot};
+use crate::session::{LoginOutcome, LoginRequest, Session};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// What a shell adds to the runtime.
+#[derive(Default)]
+pub struct Hooks {
+    /// `show_login` (the tray opens its login window); `None`: refused as unsupported.
+    pub on_show_login: Option<Box<dyn Fn(Option<String>) + Send + Sync>>,
+    /// After each successful login through the socket (the tray's notification).
+    pub on_login: Option<Box<dyn Fn(&LoginOutcome) + Send + Sync>>,
+}
+
+/// The running owner.
+pub struct Owner {
+    /// Wake the scheduler early (a menu action, a window closed).
+    pub wake: Arc<Notify>,
+    views: watch::Receiver<Snapshot>,
+    stop: watch::Sender<bool>,
+    socket: PathBuf,
+    tasks: Vec<JoinHandle<()>>,
+    scheduler: JoinHandle<()>,
+}
+
+/// Why `start` did not start.
+pub enum Start {
+    Running(Owner),
+    /// Another owner answers on this socket.
+    AlreadyRunning(PathBuf),
+}
+
+impl Owner {
+    /// Bind the control socket (unless another owner holds it), then run the scheduler and
+    /// serve requests. Call within a tokio runtime.
+    pub async fn start(
+        session: Arc<Session>,
+        notifier: Arc<dyn Notifier>,
+        hooks: Hooks,
+    ) -> Result<Start> {
+        let socket = crate::paths::control_socket();
+        let Some(server) = control::bind(&socket).await? else {
+            return Ok(Start::AlreadyRunning(socket));
+        };
+        log::info!("control socket {}", server.path().display());
+        let mut sched = Scheduler::new(session.clone(), notifier);
+        let wake = sched.wake.clone();
+        let views = sched.subscribe();
+        let (stop, stop_rx) = watch::channel(false);
+        let handler = Arc::new(SessionHandler {
+            session,
+            wake: wake.clone(),
+            hooks,
+        });
+        let serve = tokio::spawn(server.serve(handler));
+        let signals = tokio::spawn(signals(stop.clone(), wake.clone()));
+        let scheduler = tokio::spawn(async move { sched.run(stop_rx).await });
+        Ok(Start::Running(Owner {
+            wake,
+            views,
+            stop,
+            socket,
+            tasks: vec![serve, signals],
+            scheduler,
+        }))
+    }
+
+    /// Every look the scheduler takes.
+    pub fn views(&self) -> watch::Receiver<Snapshot> {
+        self.views.clone()
+    }
+
+    /// Turns true when the owner is asked to stop (a signal, or [`Owner::stop`]).
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Wait until asked to stop, then end the scheduler and the socket (removed).
+    pub async fn run_until_stopped(self) {
+        let mut stopping = self.stopping();
+        while !*stopping.borrow_and_update() {
+            if stopping.changed().await.is_err() {
+                break;
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Stop now and wait for the scheduler to finish what it is doing.
+    pub async fn shutdown(self) {
+        self.stop();
+        let _ = self.scheduler.await;
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+async fn signals(stop: watch::Sender<bool>, wake: Arc<Notify>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            log::warn!("cannot listen for signals; stop with the control socket or the menu");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    log::info!("SIGHUP: re-reading the configuration");
+                    wake.notify_one();
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = &wake;
+    }
+    let _ = stop.send(true);
+}
+
+/// Answers the control socket with the session facade.
+struct SessionHandler {
+    session: Arc<Session>,
+    wake: Arc<Notify>,
+    hooks: Hooks,
+}
+
+impl SessionHandler {
+    async fn answer(&self, req: Request) -> Result<Response> {
+        let s = &self.session;
+        match req {
+            Request::Ping => Ok(Response::Pong(Pong {
+                pid: std::process::id(),
+            })),
+            Request::Status => Ok(Response::Status(StatusReport::new(s.status().await?))),
+            Request::Login {
+                account,
+                email,
+                password,
+                role_arn,
+                remember_password,
+            } => {
+                let r = s
+                    .login(LoginRequest {
+                        account,
+                        email: Some(email),
+                        password: Some(password),
+                        role_arn,
+                        remember_password,
+                        ..Default::default()
+                    })
+                    .await;
+                self.wake.notify_one();
+                let o = r?;
+                if let Some(f) = &self.hooks.on_login {
+                    f(&o);
+                }
+                Ok(Response::Login(o))
+            }
+            Request::Refresh { account } => {
+                let r = s.refresh(account.as_deref()).await;
+                self.wake.notify_one();
+                Ok(Response::Refresh(r?))
+            }
+            Request::Logout {
+                account,
+                remove_profile,
+            } => {
+                let r = s.logout(account.as_deref(), remove_profile).await;
+                self.wake.notify_one();
+                Ok(Response::Logout(LoggedOut { account: r? }))
+            }
+            Request::Reload => {
+                self.wake.notify_one();
+                Ok(Response::Done(Done {}))
+            }
+            Request::GetSettings => {
+                let cfg = s.config()?;
+                let name = cfg.pick_name(None)?;
+                let email = cfg.account(&name)?.email;
+                Ok(Response::Settings(Settings {
+                    config: cfg,
+                    default_account: name,
+                    defaults: Default::default(),
+                    email,
+                    config_path: s.config_path.clone(),
+                }))
+            }
+            Request::SaveSettings {
+                account,
+                settings,
+                make_default,
+            } => {
+                let path = s.config_path.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    config::save_settings(&path, &account, settings, make_default)
+                })
+                .await
+                .map_err(|e| Error::local_io(format!("saving the settings failed: {e}")))?;
+                self.wake.notify_one();
+                r.map(|()| Response::Done(Done {}))
+            }
+            Request::ShowLogin { account } => match &self.hooks.on_show_login {
+                Some(f) => {
+                    f(account);
+                    Ok(Response::Done(Done {}))
+                }
+                None => Err(Error::config("this agent has no login window")),
+            },
+        }
+    }
+}
+
+impl Handler for SessionHandler {
+    fn handle(&self, req: Request) -> Pin<Box<dyn Future<Output = Result<Response>> + Send + '_>> {
+        Box::pin(self.answer(req))
+    }
+}

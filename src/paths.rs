@@ -1,0 +1,92 @@
+//! Where things live: our config file, the AWS shared files, the control socket, the
+//! autostart folder. Every path the programs use is computed here, from the environment
+//! variables that override it or the platform's folders (the `dirs` crate: XDG on Linux,
+//! `~/Library/...` on macOS, the known folders on Windows).
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(|v| expand_tilde(Path::new(&v)))
+}
+
+/// The home directory (`$HOME` on Unix).
+pub fn home_dir() -> Option<PathBuf> {
+    dirs::home_dir()
+}
+
+/// `~` and `~/x` relative to the home directory; anything else as it is.
+pub fn expand_tilde(p: &Path) -> PathBuf {
+    if let Ok(rest) = p.strip_prefix("~") {
+        if let Some(h) = home_dir() {
+            return h.join(rest);
+        }
+    }
+    p.to_path_buf()
+}
+
+/// Our config file: `ASTRAN_CONFIG`, else `<config dir>/astran-tray/config.toml`
+/// (`$XDG_CONFIG_HOME` or `~/.config` on Linux).
+pub fn config_file() -> Result<PathBuf> {
+    if let Some(p) = env_path("ASTRAN_CONFIG") {
+        return Ok(p);
+    }
+    dirs::config_dir()
+        .map(|d| d.join("astran-tray").join("config.toml"))
+        .ok_or_else(|| Error::config("no home directory for the config file; set ASTRAN_CONFIG"))
+}
+
+/// The AWS shared credentials file: `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
+pub fn credentials_file() -> Result<PathBuf> {
+    aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+}
+
+fn aws_file(var: &str, name: &str) -> Result<PathBuf> {
+    if let Some(p) = env_path(var) {
+        return Ok(p);
+    }
+    home_dir()
+        .map(|h| h.join(".aws").join(name))
+        .ok_or_else(|| Error::config(format!("no home directory found for ~/.aws/{name}; set {var}")))
+}
+
+/// The control socket: `ASTRAN_CONTROL_SOCKET`, else `$XDG_RUNTIME_DIR/astran-tray/agent.sock`,
+/// else `<temp>/astran-tray-<uid>/agent.sock`.
+pub fn control_socket() -> PathBuf {
+    if let Some(p) = env_path("ASTRAN_CONTROL_SOCKET") {
+        return p;
+    }
+    let dir = match dirs::runtime_dir() {
+        Some(d) => d.join("astran-tray"),
+        None => std::env::temp_dir().join(format!("astran-tray-{}", uid())),
+    };
+    dir.join("agent.sock")
+}
+
+/// The XDG autostart entry of the tray (Linux and the other free desktops).
+pub fn autostart_entry() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("autostart").join("astran-tray.desktop"))
+}
+
+/// This process's user id (0 where the platform has none).
+pub fn uid() -> u32 {
+    #[cfg(unix)]
+    return rustix::process::getuid().as_raw();
+    #[cfg(not(unix))]
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tilde_is_home() {
+        let home = home_dir().unwrap();
+        assert_eq!(expand_tilde(Path::new("~/a/b")), home.join("a/b"));
+        assert_eq!(expand_tilde(Path::new("/x/~/y")), PathBuf::from("/x/~/y"));
+        assert_eq!(expand_tilde(Path::new("rel")), PathBuf::from("rel"));
+    }
+}

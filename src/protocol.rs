@@ -1,0 +1,255 @@
+//! The control protocol between the owner of the session (the tray agent or `astran-creds
+//! daemon`) and its clients (the windows, the CLI): one JSON object per line each way.
+//! Each request has one typed reply, shared by the server, the CLI and the window; errors
+//! cross as `{kind, message, roles}` and come back as the same [`Error`].
+//!
+//! Requests: `{"cmd":"ping"}`, `status`, `login`, `refresh`, `logout`, `reload`,
+//! `get_settings`, `save_settings`, `show_login`. Replies: `{"ok":true,"result":…}` or
+//! `{"ok":false,"error":{"kind":"wrong_credentials","message":"…"}}`.
+
+use crate::config::{self, AccountConfig, Config};
+use crate::error::{Error, ErrorKind, Result, WireError};
+use crate::names::AccountName;
+use crate::secret::Secret;
+use crate::session::{LoginOutcome, RefreshOutcome};
+use crate::state::AccountStatus;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Longest request line accepted.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// The version of the `status` document (`status --json` and the socket's `status`).
+pub const STATUS_VERSION: u32 = 1;
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    Ping,
+    Status,
+    Login {
+        #[serde(default)]
+        account: Option<String>,
+        email: String,
+        password: Secret,
+        #[serde(default)]
+        role_arn: Option<String>,
+        #[serde(default)]
+        remember_password: Option<bool>,
+    },
+    Refresh {
+        #[serde(default)]
+        account: Option<String>,
+    },
+    Logout {
+        #[serde(default)]
+        account: Option<String>,
+        #[serde(default)]
+        remove_profile: bool,
+    },
+    /// Re-read config and keyring (after a login made elsewhere).
+    Reload,
+    GetSettings,
+    SaveSettings {
+        account: String,
+        settings: AccountConfig,
+        #[serde(default)]
+        make_default: bool,
+    },
+    /// Ask the owner to show its login window (a second start of the tray).
+    ShowLogin {
+        #[serde(default)]
+        account: Option<String>,
+    },
+}
+
+/// `ping`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pong {
+    pub pid: u32,
+}
+
+/// `status`'s reply, and the document `status --json` prints.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusReport {
+    pub version: u32,
+    pub accounts: Vec<AccountStatus>,
+}
+
+impl StatusReport {
+    pub fn new(accounts: Vec<AccountStatus>) -> Self {
+        StatusReport {
+            version: STATUS_VERSION,
+            accounts,
+        }
+    }
+}
+
+/// `logout`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoggedOut {
+    pub account: AccountName,
+}
+
+/// The reply of requests that only say they were done (`reload`, `save_settings`,
+/// `show_login`): `{}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Done {}
+
+/// The defaults the settings window shows as placeholders.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Defaults {
+    pub token_url: String,
+    pub client_id: String,
+    pub profile: String,
+    pub duration_seconds: u32,
+    pub notice_lead_seconds: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            token_url: config::DEFAULT_TOKEN_URL.into(),
+            client_id: config::DEFAULT_CLIENT_ID.into(),
+            profile: config::DEFAULT_PROFILE.into(),
+            duration_seconds: config::DEFAULT_DURATION,
+            notice_lead_seconds: config::DEFAULT_NOTICE_LEAD,
+        }
+    }
+}
+
+/// `get_settings`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    pub config: Config,
+    pub default_account: AccountName,
+    pub defaults: Defaults,
+    /// The default account's email (with `ASTRAN_USERNAME` applied).
+    pub email: Option<String>,
+    pub config_path: PathBuf,
+}
+
+/// What a request answers, typed; serialized as the `result` of the reply.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Response {
+    Pong(Pong),
+    Status(StatusReport),
+    Login(LoginOutcome),
+    Refresh(RefreshOutcome),
+    Logout(LoggedOut),
+    Settings(Settings),
+    Done(Done),
+}
+
+/// One reply line.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<WireError>,
+}
+
+impl Reply {
+    pub fn of(r: Result<Response>) -> Reply {
+        match r {
+            Ok(v) => Reply {
+                ok: true,
+                result: Some(serde_json::to_value(v).unwrap_or_default()),
+                error: None,
+            },
+            Err(e) => Reply::err(&e),
+        }
+    }
+
+    pub fn err(e: &Error) -> Reply {
+        Reply {
+            ok: false,
+            result: None,
+            error: Some(e.to_wire()),
+        }
+    }
+
+    /// The typed result, or the error as it was raised on the other side.
+    pub fn into_typed<T: DeserializeOwned>(self) -> Result<T> {
+        if !self.ok {
+            return Err(Error::from_wire(self.error.unwrap_or(WireError {
+                kind: ErrorKind::Unavailable,
+                message: "the agent sent an error without details".into(),
+                roles: None,
+            })));
+        }
+        serde_json::from_value(self.result.unwrap_or_default()).map_err(|e| {
+            Error::unavailable(format!(
+                "the agent sent a reply this program does not understand ({e}); are both the same version?"
+            ))
+        })
+    }
+
+    /// The line to send (with its newline).
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"ok":false,"error":{"kind":"unavailable","message":"cannot encode the reply"}}"#
+                .into()
+        });
+        s.push('\n');
+        s
+    }
+}
+
+/// serde_json messages can quote input; keep only the category and position.
+pub fn redact_serde(e: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+    .to_lowercase()
+}
+
+/// Parse one request line; a bad one is a `config` error that quotes nothing of it.
+pub fn parse_request(line: &[u8]) -> Result<Request> {
+    serde_json::from_slice(line)
+        .map_err(|e| Error::config(format!("malformed request: {}", redact_serde(&e))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_replies_round_trip_and_errors_keep_their_kind() {
+        let r = Reply::of(Ok(Response::Logout(LoggedOut {
+            account: AccountName::parse("work").unwrap(),
+        })));
+        let line = r.to_line();
+        assert_eq!(line, "{\"ok\":true,\"result\":{\"account\":\"work\"}}\n");
+        let back: Reply = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.into_typed::<LoggedOut>().unwrap().account, "work");
+
+        let done: Reply = serde_json::from_str(&Reply::of(Ok(Response::Done(Done {}))).to_line()).unwrap();
+        assert_eq!(done.result, Some(serde_json::json!({})));
+
+        let e = Error::wrong_credentials("a@b.c", "Invalid user credentials");
+        let back: Reply = serde_json::from_str(&Reply::err(&e).to_line()).unwrap();
+        let got = back.into_typed::<LoginOutcome>().unwrap_err();
+        assert_eq!(got.kind(), ErrorKind::WrongCredentials);
+        assert_eq!(got.to_string(), e.to_string());
+
+        let e = Error::role_choice(vec!["arn:a".into(), "arn:b".into()]);
+        let back: Reply = serde_json::from_str(&Reply::err(&e).to_line()).unwrap();
+        assert_eq!(back.into_typed::<Done>().unwrap_err().roles(), ["arn:a", "arn:b"]);
+    }
+
+    #[test]
+    fn a_bad_request_quotes_none_of_it() {
+        let e = parse_request(br#"{"cmd":"nope","password":"hunter2"}"#).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(!e.to_string().contains("nope"), "{e}");
+    }
+}
