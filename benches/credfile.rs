@@ -5,16 +5,11 @@
 //!
 //! `cargo bench --bench credfile` measures; `cargo test --benches` runs each once (CI smoke).
 
-use astran_creds::credfile::{self, CredentialsFile};
+use astran_creds::awsfile::{CredentialsFile, MANAGED_KEYS as MANAGED};
+use astran_creds::credfile;
+use astran_creds::names::ProfileName;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-
-const MANAGED: &[&str] = &[
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "x_security_token_expires",
-];
 
 /// A credentials file of `n` profiles, with `astran` (carrying a session token, as we write
 /// it) at position n/2 and the others long-term keys with a region, as `aws configure` writes
@@ -81,6 +76,7 @@ fn file_write(c: &mut Criterion) {
         let text = file_with(n);
         std::fs::write(&path, &text).expect("write");
         let file = CredentialsFile::new(&path);
+        let ours = ProfileName::parse("astran").expect("a valid name");
         g.throughput(Throughput::Bytes(text.len() as u64));
         // Alternate two values so every iteration really writes.
         let mut flip = false;
@@ -89,8 +85,7 @@ fn file_write(c: &mut Criterion) {
                 flip = !flip;
                 let mut e = e.clone();
                 e[2].1 = if flip { "TOKEN-A" } else { "TOKEN-B" };
-                file.set_profile("astran", &e, MANAGED)
-                    .expect("set_profile");
+                file.set_profile(&ours, &e, MANAGED).expect("set_profile");
             })
         });
     }

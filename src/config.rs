@@ -183,11 +183,15 @@ impl Config {
         };
         if let Some(d) = &cfg.default_account {
             AccountName::parse(d).map_err(|e| {
-                bad(line_of_key(text, None, "default_account"), format!("key `default_account`: {e}"))
+                bad(
+                    line_of_key(text, None, "default_account"),
+                    format!("key `default_account`: {e}"),
+                )
             })?;
         }
         for (name, a) in &cfg.accounts {
-            AccountName::parse(name).map_err(|e| bad(line_of_account(text, name), e.to_string()))?;
+            AccountName::parse(name)
+                .map_err(|e| bad(line_of_account(text, name), e.to_string()))?;
             a.check().map_err(|(key, e)| {
                 bad(
                     line_of_key(text, Some(name), key),
@@ -212,9 +216,12 @@ impl Config {
         let n = match (name, &self.default_account) {
             (Some(n), _) => n,
             (None, Some(d)) => d.as_str(),
-            (None, None) if self.accounts.len() == 1 => {
-                self.accounts.keys().next().map(String::as_str).unwrap_or(DEFAULT_ACCOUNT)
-            }
+            (None, None) if self.accounts.len() == 1 => self
+                .accounts
+                .keys()
+                .next()
+                .map(String::as_str)
+                .unwrap_or(DEFAULT_ACCOUNT),
             (None, None) => DEFAULT_ACCOUNT,
         };
         AccountName::parse(n)
@@ -233,8 +240,9 @@ impl Config {
     ) -> Result<Account> {
         let c = self.accounts.get(name).cloned().unwrap_or_default();
         let profile = match env("ASTRAN_PROFILE") {
-            Some(p) => ProfileName::parse(&p)
-                .map_err(|e| Error::config(format!("ASTRAN_PROFILE: {e}")))?,
+            Some(p) => {
+                ProfileName::parse(&p).map_err(|e| Error::config(format!("ASTRAN_PROFILE: {e}")))?
+            }
             None => ProfileName::parse(c.profile.as_deref().unwrap_or(DEFAULT_PROFILE))?,
         };
         Ok(Account {
@@ -561,12 +569,17 @@ mod tests {
             assert!(m.contains("/c.toml") && m.contains(&format!("line {line}")) && m.contains(key), "{m}");
         }
         let e = Config::parse("[accounts.\"a.b\"]\n", Path::new("c")).unwrap_err();
-        assert!(e.to_string().contains("account name") && e.to_string().contains("line 1"), "{e}");
+        assert!(
+            e.to_string().contains("account name") && e.to_string().contains("line 1"),
+            "{e}"
+        );
         let e = Config::parse("default_account = \"x]\"\n", Path::new("c")).unwrap_err();
         assert!(e.to_string().contains("default_account"), "{e}");
         // the environment's override is checked too
         let env = |k: &str| (k == "ASTRAN_PROFILE").then(|| "a]b".to_string());
-        let e = Config::default().account_with_env("default", &env).unwrap_err();
+        let e = Config::default()
+            .account_with_env("default", &env)
+            .unwrap_err();
         assert!(e.to_string().starts_with("ASTRAN_PROFILE: "), "{e}");
     }
 
@@ -575,7 +588,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("config.toml");
         std::fs::write(&p, "# mine\n").unwrap();
-        let e = update_account(&p, &name("default"), |a| a.profile = Some("a]b".into())).unwrap_err();
+        let e =
+            update_account(&p, &name("default"), |a| a.profile = Some("a]b".into())).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Config);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "# mine\n");
         // not UTF-8: refused, bytes kept
@@ -586,7 +600,10 @@ mod tests {
         ] {
             assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::Config);
         }
-        assert_eq!(std::fs::read(&p).unwrap(), b"# \xff\xfe\n[accounts.default]\n");
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            b"# \xff\xfe\n[accounts.default]\n"
+        );
         // a directory where the file should be: local_io, nothing made
         let dir = d.path().join("isdir.toml");
         std::fs::create_dir(&dir).unwrap();
@@ -597,6 +614,9 @@ mod tests {
             assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::LocalIo);
         }
         assert!(dir.is_dir() && std::fs::read_dir(&dir).unwrap().next().is_none());
-        assert_eq!(Config::load(&dir).unwrap_err().kind(), crate::ErrorKind::LocalIo);
+        assert_eq!(
+            Config::load(&dir).unwrap_err().kind(),
+            crate::ErrorKind::LocalIo
+        );
     }
 }

@@ -91,7 +91,11 @@ impl Client {
         self.call(&req, timeout).await
     }
 
-    pub async fn refresh(&self, account: Option<String>, timeout: Duration) -> Result<RefreshOutcome> {
+    pub async fn refresh(
+        &self,
+        account: Option<String>,
+        timeout: Duration,
+    ) -> Result<RefreshOutcome> {
         self.call(&Request::Refresh { account }, timeout).await
     }
 
@@ -218,9 +222,7 @@ async fn serve_conn(stream: tokio::net::UnixStream, h: Arc<dyn Handler>) -> std:
             "control socket: refused a connection from uid {}",
             cred.uid()
         );
-        let reply = Reply::err(&Error::refused(
-            "connections from other users are refused",
-        ));
+        let reply = Reply::err(&Error::refused("connections from other users are refused"));
         w.write_all(reply.to_line().as_bytes()).await?;
         return Ok(());
     }
@@ -265,7 +267,10 @@ mod tests {
             Box::pin(async move {
                 match req {
                     Request::Ping => Ok(Response::Pong(Pong { pid: 7 })),
-                    _ => Err(Error::wrong_credentials("a@b.c", "Invalid user credentials")),
+                    _ => Err(Error::wrong_credentials(
+                        "a@b.c",
+                        "Invalid user credentials",
+                    )),
                 }
             })
         }

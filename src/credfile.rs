@@ -333,12 +333,7 @@ pub fn remove_profile(text: &str, profile: &str) -> String {
 mod tests {
     use super::*;
 
-    const M: &[&str] = &[
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "x_security_token_expires",
-    ];
+    const M: &[&str] = crate::awsfile::MANAGED_KEYS;
 
     fn e<'a>(k: &'a str, s: &'a str) -> Vec<(&'a str, &'a str)> {
         vec![

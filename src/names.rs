@@ -129,12 +129,21 @@ mod tests {
 
     #[test]
     fn names_that_would_break_a_file_are_refused() {
-        for bad in ["", "a]b", "[a", "a\nb", "a\rb", " a", "a ", "a\tb", "a\u{7f}"] {
+        for bad in [
+            "", "a]b", "[a", "a\nb", "a\rb", " a", "a ", "a\tb", "a\u{7f}",
+        ] {
             let e = ProfileName::parse(bad).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::Config, "{bad:?}");
             assert!(e.to_string().contains("profile name"), "{e}");
         }
-        for good in ["astran", "astran-permanent", "my profile", "default", "a.b", "é"] {
+        for good in [
+            "astran",
+            "astran-permanent",
+            "my profile",
+            "default",
+            "a.b",
+            "é",
+        ] {
             assert_eq!(ProfileName::parse(good).unwrap().as_str(), good);
         }
         for bad in ["", "a.b", "a\"b", "a]", " x", "x\n"] {

@@ -16,13 +16,18 @@ use std::sync::Arc;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+/// Called for `show_login` with the account asked for.
+pub type OnShowLogin = Box<dyn Fn(Option<String>) + Send + Sync>;
+/// Called after each successful login through the socket.
+pub type OnLogin = Box<dyn Fn(&LoginOutcome) + Send + Sync>;
+
 /// What a shell adds to the runtime.
 #[derive(Default)]
 pub struct Hooks {
     /// `show_login` (the tray opens its login window); `None`: refused as unsupported.
-    pub on_show_login: Option<Box<dyn Fn(Option<String>) + Send + Sync>>,
+    pub on_show_login: Option<OnShowLogin>,
     /// After each successful login through the socket (the tray's notification).
-    pub on_login: Option<Box<dyn Fn(&LoginOutcome) + Send + Sync>>,
+    pub on_login: Option<OnLogin>,
 }
 
 /// The running owner.

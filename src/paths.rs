@@ -49,7 +49,11 @@ fn aws_file(var: &str, name: &str) -> Result<PathBuf> {
     }
     home_dir()
         .map(|h| h.join(".aws").join(name))
-        .ok_or_else(|| Error::config(format!("no home directory found for ~/.aws/{name}; set {var}")))
+        .ok_or_else(|| {
+            Error::config(format!(
+                "no home directory found for ~/.aws/{name}; set {var}"
+            ))
+        })
 }
 
 /// The control socket: `ASTRAN_CONTROL_SOCKET`, else `$XDG_RUNTIME_DIR/astran-tray/agent.sock`,

@@ -231,7 +231,8 @@ mod tests {
         let back: Reply = serde_json::from_str(&line).unwrap();
         assert_eq!(back.into_typed::<LoggedOut>().unwrap().account, "work");
 
-        let done: Reply = serde_json::from_str(&Reply::of(Ok(Response::Done(Done {}))).to_line()).unwrap();
+        let done: Reply =
+            serde_json::from_str(&Reply::of(Ok(Response::Done(Done {}))).to_line()).unwrap();
         assert_eq!(done.result, Some(serde_json::json!({})));
 
         let e = Error::wrong_credentials("a@b.c", "Invalid user credentials");
@@ -242,7 +243,10 @@ mod tests {
 
         let e = Error::role_choice(vec!["arn:a".into(), "arn:b".into()]);
         let back: Reply = serde_json::from_str(&Reply::err(&e).to_line()).unwrap();
-        assert_eq!(back.into_typed::<Done>().unwrap_err().roles(), ["arn:a", "arn:b"]);
+        assert_eq!(
+            back.into_typed::<Done>().unwrap_err().roles(),
+            ["arn:a", "arn:b"]
+        );
     }
 
     #[test]

@@ -260,7 +260,8 @@ impl Scheduler {
                     acct.name,
                     wait.whole_seconds()
                 );
-                self.last_errors.insert(acct.name.to_string(), e.to_string());
+                self.last_errors
+                    .insert(acct.name.to_string(), e.to_string());
                 if failures >= FAILURES_BEFORE_NOTICE {
                     self.send(
                         &acct.name,

@@ -284,23 +284,25 @@ impl Session {
         let save_email = email.clone();
         let role_for_cfg = role.clone();
         let (cfg_path, cfg_name) = (self.config_path.clone(), name.clone());
-        off_worker(move || config::update_account(&cfg_path, &cfg_name, move |a| {
-            if a.email.is_none() || req.email.is_some() {
-                a.email = Some(save_email);
-            }
-            if req_role.is_some() || (several_roles && a.role_arn.is_none()) {
-                a.role_arn = Some(role_for_cfg);
-            }
-            if let Some(p) = req_profile {
-                a.profile = Some(p.into());
-            }
-            if let Some(d) = req_duration {
-                a.duration_seconds = Some(d);
-            }
-            if let Some(r) = req.remember_password {
-                a.remember_password = Some(r);
-            }
-        }))
+        off_worker(move || {
+            config::update_account(&cfg_path, &cfg_name, move |a| {
+                if a.email.is_none() || req.email.is_some() {
+                    a.email = Some(save_email);
+                }
+                if req_role.is_some() || (several_roles && a.role_arn.is_none()) {
+                    a.role_arn = Some(role_for_cfg);
+                }
+                if let Some(p) = req_profile {
+                    a.profile = Some(p.into());
+                }
+                if let Some(d) = req_duration {
+                    a.duration_seconds = Some(d);
+                }
+                if let Some(r) = req.remember_password {
+                    a.remember_password = Some(r);
+                }
+            })
+        })
         .await
         .unwrap_or_else(|e| log::warn!("the config file was not updated: {e}"));
         Ok(LoginOutcome {
@@ -454,7 +456,10 @@ impl Session {
     }
 
     /// Expiry of the credentials in `profile` (`x_security_token_expires`), if any.
-    pub async fn credentials_expiry(&self, profile: &ProfileName) -> Result<Option<OffsetDateTime>> {
+    pub async fn credentials_expiry(
+        &self,
+        profile: &ProfileName,
+    ) -> Result<Option<OffsetDateTime>> {
         let p = profile.clone();
         self.files(move |f| f.credentials_expiry(&p)).await
     }
@@ -463,7 +468,13 @@ impl Session {
     pub async fn account_status(&self, acct: &Account, overlay: &Overlay) -> Result<AccountStatus> {
         let rec = self.load_record(&acct.name).await?;
         let exp = self.credentials_expiry(&acct.profile).await?;
-        Ok(state::derive(acct, rec.as_ref(), exp, overlay, self.clock.now()))
+        Ok(state::derive(
+            acct,
+            rec.as_ref(),
+            exp,
+            overlay,
+            self.clock.now(),
+        ))
     }
 
     pub async fn status(&self) -> Result<Vec<AccountStatus>> {

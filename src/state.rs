@@ -187,7 +187,9 @@ mod tests {
 
     #[test]
     fn every_state_from_its_facts() {
-        let acct = Config::default().account_with_env("default", &|_| None).unwrap();
+        let acct = Config::default()
+            .account_with_env("default", &|_| None)
+            .unwrap();
         let none = Overlay::default();
         let h = |n| Some(t0() + Duration::hours(n));
         let st = |r: Option<&SessionRecord>, exp, o: &Overlay| derive(&acct, r, exp, o, t0()).state;

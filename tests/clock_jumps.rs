@@ -149,7 +149,9 @@ impl Scene {
 
     fn expiry(&self) -> time::OffsetDateTime {
         self.session
-            .credentials_expiry("astran")
+            .credentials_file()
+            .unwrap()
+            .credentials_expiry(&"astran".parse().unwrap())
             .unwrap()
             .expect("credentials written")
     }

@@ -18,12 +18,7 @@ use std::time::{Duration, Instant};
 const ORIGINAL: &str = "# my profiles, by hand\r\n[keep]\r\naws_access_key_id = AKIAKEEPME\r\nregion = eu-west-3\r\n\r\n";
 const WRITERS: usize = 6;
 const LOGINS_EACH: usize = 4;
-const OURS: [&str; 4] = [
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "x_security_token_expires",
-];
+const OURS: &[&str] = astran_creds::awsfile::MANAGED_KEYS;
 
 fn ask(socket: &std::path::Path, req: &str) -> String {
     let Ok(mut s) = UnixStream::connect(socket) else {

@@ -21,12 +21,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 const PROFILE: &str = "astran";
-const MANAGED: &[&str] = &[
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "x_security_token_expires",
-];
+const MANAGED: &[&str] = astran_creds::awsfile::MANAGED_KEYS;
 
 // ---------------------------------------------------------------------------------------
 // Generators. Only section headers start with `[` in column 0, so the check below can find

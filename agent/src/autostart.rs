@@ -5,17 +5,12 @@ use std::path::PathBuf;
 
 #[cfg(all(unix, not(target_os = "macos")))]
 fn entry_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("autostart").join("astran-tray.desktop"))
+    astran_creds::paths::autostart_entry()
 }
 
 #[cfg(target_os = "macos")]
 fn entry_path() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join("Library/LaunchAgents/io.astran.tray.plist"))
+    astran_creds::paths::home_dir().map(|h| h.join("Library/LaunchAgents/io.astran.tray.plist"))
 }
 
 pub fn is_enabled() -> bool {

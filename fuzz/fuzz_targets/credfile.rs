@@ -12,12 +12,7 @@
 use astran_creds::credfile::{profile_names, read_profile, remove_profile, set_profile};
 use libfuzzer_sys::fuzz_target;
 
-const MANAGED: &[&str] = &[
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "x_security_token_expires",
-];
+const MANAGED: &[&str] = astran_creds::awsfile::MANAGED_KEYS;
 
 /// What `session::check_profile_name` accepts.
 fn usable(p: &str) -> bool {

@@ -3,9 +3,11 @@
 //! password goes from the form to the agent over that socket and nowhere else.
 
 use astran_creds::config::AccountConfig;
-use astran_creds::control::{self, Request};
+use astran_creds::control::Client;
 use astran_creds::error::WireError;
+use astran_creds::protocol::{Done, Request, Settings, StatusReport};
 use astran_creds::secret::Secret;
+use astran_creds::session::LoginOutcome;
 use serde::Serialize;
 use std::time::Duration;
 use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
@@ -13,7 +15,6 @@ use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
 /// How long a login may take before the window gives up waiting for the agent (the agent's
 /// own HTTP timeouts are shorter).
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(90);
-const QUICK: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Serialize)]
 struct Args {
@@ -36,10 +37,14 @@ fn parse_args() -> Args {
     Args { mode, account }
 }
 
-async fn agent(req: Request, timeout: Duration) -> Result<serde_json::Value, WireError> {
-    control::call(&control::socket_path(), &req, timeout)
-        .await
-        .map_err(|e| e.to_wire())
+/// The agent that started this window (its socket is in `ASTRAN_CONTROL_SOCKET`). Errors
+/// reach the page as `{kind, message, roles}`, the kind as the agent raised it.
+fn agent() -> Client {
+    Client::from_env()
+}
+
+fn wire<T>(r: astran_creds::Result<T>) -> Result<T, WireError> {
+    r.map_err(|e| e.to_wire())
 }
 
 #[tauri::command]
@@ -54,24 +59,21 @@ async fn login(
     account: Option<String>,
     role_arn: Option<String>,
     remember_password: bool,
-) -> Result<serde_json::Value, WireError> {
+) -> Result<LoginOutcome, WireError> {
     let password = Secret::new(password);
-    agent(
-        Request::Login {
-            account: account.filter(|a| !a.is_empty()),
-            email,
-            password,
-            role_arn: role_arn.filter(|r| !r.is_empty()),
-            remember_password: Some(remember_password),
-        },
-        LOGIN_TIMEOUT,
-    )
-    .await
+    let req = Request::Login {
+        account: account.filter(|a| !a.is_empty()),
+        email,
+        password,
+        role_arn: role_arn.filter(|r| !r.is_empty()),
+        remember_password: Some(remember_password),
+    };
+    wire(agent().login(req, LOGIN_TIMEOUT).await)
 }
 
 #[tauri::command]
-async fn get_settings() -> Result<serde_json::Value, WireError> {
-    agent(Request::GetSettings, QUICK).await
+async fn get_settings() -> Result<Settings, WireError> {
+    wire(agent().get_settings().await)
 }
 
 #[tauri::command]
@@ -79,21 +81,18 @@ async fn save_settings(
     account: String,
     settings: AccountConfig,
     make_default: bool,
-) -> Result<serde_json::Value, WireError> {
-    agent(
-        Request::SaveSettings {
-            account,
-            settings,
-            make_default,
-        },
-        QUICK,
-    )
-    .await
+) -> Result<Done, WireError> {
+    let req = Request::SaveSettings {
+        account,
+        settings,
+        make_default,
+    };
+    wire(agent().save_settings(req).await)
 }
 
 #[tauri::command]
-async fn status() -> Result<serde_json::Value, WireError> {
-    agent(Request::Status, QUICK).await
+async fn status() -> Result<StatusReport, WireError> {
+    wire(agent().status().await)
 }
 
 #[tauri::command]
