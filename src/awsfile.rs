@@ -11,13 +11,7 @@ use crate::sts::Credentials;
 use std::path::PathBuf;
 use time::OffsetDateTime;
 
-/// Keys we own in a profile of the credentials file.
-pub const MANAGED_KEYS: &[&str] = &[
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "x_security_token_expires",
-];
+pub use crate::credfile::MANAGED_KEYS;
 
 /// A credentials file on disk.
 #[derive(Debug, Clone)]

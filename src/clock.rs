@@ -57,56 +57,49 @@ impl Clock for SystemClock {
 /// sets the clock, so the caller re-plans at once.
 #[cfg(target_os = "linux")]
 mod realtime {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use rustix::io::Errno;
+    use rustix::time::{
+        timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags,
+        TimerfdTimerFlags, Timespec,
+    };
     use time::OffsetDateTime;
     use tokio::io::unix::AsyncFd;
     use tokio::io::Interest;
 
     /// Ok when the deadline passed or the clock was set; Err when no timerfd can be used.
     pub async fn wait(deadline: OffsetDateTime) -> std::io::Result<()> {
-        // SAFETY: plain syscalls; the fd is owned by `fd` from here on.
-        let raw = unsafe {
-            libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
-        };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = timerfd_create(
+            TimerfdClockId::Realtime,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
         let ns = deadline.unix_timestamp_nanos();
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
+        let spec = Itimerspec {
+            it_interval: Timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             },
-            it_value: libc::timespec {
-                tv_sec: (ns.div_euclid(1_000_000_000)) as libc::time_t,
-                tv_nsec: (ns.rem_euclid(1_000_000_000)) as libc::c_long,
+            it_value: Timespec {
+                tv_sec: ns.div_euclid(1_000_000_000) as _,
+                tv_nsec: ns.rem_euclid(1_000_000_000) as _,
             },
         };
-        let flags = libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET;
-        if unsafe { libc::timerfd_settime(raw, flags, &spec, std::ptr::null_mut()) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: the OwnedFd keeps this one fd open for as long as the AsyncFd holds it.
+        timerfd_settime(
+            &fd,
+            TimerfdTimerFlags::ABSTIME | TimerfdTimerFlags::CANCEL_ON_SET,
+            &spec,
+        )?;
+        // SAFETY: the OwnedFd moves into the AsyncFd and keeps this one fd open for as long
+        // as the AsyncFd holds it (tokio asks that of the caller).
         let afd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
         loop {
             let mut ready = afd.readable().await?;
             let mut expirations = [0u8; 8];
-            let n = unsafe {
-                libc::read(
-                    afd.get_ref().as_raw_fd(),
-                    expirations.as_mut_ptr().cast(),
-                    expirations.len(),
-                )
-            };
-            if n == 8 {
-                return Ok(());
-            }
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::ECANCELED) => return Ok(()), // the clock was set
-                Some(libc::EAGAIN) | Some(libc::EINTR) => ready.clear_ready(),
-                _ => return Err(e),
+            match rustix::io::read(afd.get_ref(), &mut expirations) {
+                Ok(8) => return Ok(()),
+                Ok(_) => ready.clear_ready(),
+                Err(Errno::CANCELED) => return Ok(()), // the clock was set
+                Err(Errno::AGAIN) | Err(Errno::INTR) => ready.clear_ready(),
+                Err(e) => return Err(e.into()),
             }
         }
     }

@@ -7,6 +7,14 @@
 //! `=` or `:` delimiters, indented continuation lines, `[name]` headers), so it agrees with
 //! the AWS CLI on where a section starts and ends.
 
+/// Keys we own in a profile of the credentials file.
+pub const MANAGED_KEYS: &[&str] = &[
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "x_security_token_expires",
+];
+
 /// One physical line, with its line ending (if any).
 #[derive(Debug, Clone, Copy)]
 struct Line<'a> {
@@ -333,7 +341,7 @@ pub fn remove_profile(text: &str, profile: &str) -> String {
 mod tests {
     use super::*;
 
-    const M: &[&str] = crate::awsfile::MANAGED_KEYS;
+    const M: &[&str] = MANAGED_KEYS;
 
     fn e<'a>(k: &'a str, s: &'a str) -> Vec<(&'a str, &'a str)> {
         vec![

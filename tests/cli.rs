@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 fn bucket(tag: &str) -> String {
@@ -679,4 +680,103 @@ fn the_secrets_scan_catches_a_leak() {
     std::fs::write(env.dir.path().join("leak.txt"), &secret).unwrap();
     let scan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(env)));
     assert!(scan.is_err(), "the scan must catch an STS secret in a file");
+}
+
+/// A profile name that would break `~/.aws/credentials` (`]`, a line break) is refused on
+/// every path: the flag, the environment, the config file; on login, refresh, status and
+/// daemon start; with exit 2 and the credentials file byte for byte as it was.
+#[test]
+fn a_profile_name_that_would_break_the_file_is_refused_on_every_path() {
+    let env = Env::standard();
+    let before = "# mine\r\n[keep]\r\naws_access_key_id = AKIAKEEP\r\n";
+    std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
+    std::fs::write(&env.creds, before).unwrap();
+    let refused = |o: &Output, what: &str| {
+        let (_, err) = text(o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains("not a usable profile name"), "{what}: {err}");
+        assert_eq!(env.creds_text(), before, "{what}: the file changed");
+    };
+    for bad in ["a]b", "[x", "a\nb"] {
+        refused(
+            &env.login(&["--profile", bad]),
+            &format!("--profile {bad:?}"),
+        );
+    }
+    let o = env
+        .cmd(&["login", "--email", EMAIL, "--password-stdin"])
+        .env("ASTRAN_PROFILE", "x]y")
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    refused(&o, "ASTRAN_PROFILE");
+    // a good login, then the config file is edited by hand
+    assert_ok(&env.login(&[]), "login");
+    let good = env.creds_text();
+    for body in ["profile = \"a]b\"\n", "profile = \"a\\nb\"\n"] {
+        write_config(&env, body);
+        for args in [
+            &["refresh"][..],
+            &["status"],
+            &["daemon", "--notify", "log"],
+            &["logout", "--remove-profile"],
+            &["credential-process"],
+        ] {
+            let o = env.run(args, None);
+            let (_, err) = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?} with {body:?}: {err}");
+            assert!(
+                err.contains(env.config.to_str().unwrap())
+                    && err.contains("line 3")
+                    && err.contains("profile"),
+                "{args:?}: {err}"
+            );
+            assert_eq!(env.creds_text(), good, "{args:?} changed the file");
+        }
+        let o = env.login(&[]);
+        assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+        assert_eq!(env.creds_text(), good);
+    }
+}
+
+/// A config file that cannot be read is reported and never written over, by a login (which
+/// remembers the email) or anything else.
+#[test]
+fn a_config_file_that_cannot_be_read_is_never_overwritten() {
+    let env = Env::standard();
+    // not UTF-8: the user's to fix (exit 2)
+    let bytes = b"# \xff\xfe notes\n[accounts.default]\n";
+    std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
+    std::fs::write(&env.config, bytes).unwrap();
+    let o = env.login(&[]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("not UTF-8"), "{:?}", text(&o));
+    assert_eq!(std::fs::read(&env.config).unwrap(), bytes);
+    assert!(!env.creds.exists(), "nothing written");
+    // a directory where the file should be: a local error (exit 7)
+    std::fs::remove_file(&env.config).unwrap();
+    std::fs::create_dir(&env.config).unwrap();
+    let o = env.login(&[]);
+    assert_eq!(o.status.code(), Some(7), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("cannot read the config file"),
+        "{:?}",
+        text(&o)
+    );
+    assert!(env.config.is_dir());
+    assert!(!env.creds.exists(), "nothing written");
+    // unreadable by permission (meaningless as root, who reads anything)
+    if unsafe { libc::geteuid() } != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::remove_dir(&env.config).unwrap();
+        std::fs::write(&env.config, "[accounts.default]\n").unwrap();
+        std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o200)).unwrap();
+        let o = env.login(&[]);
+        assert_eq!(o.status.code(), Some(7), "{:?}", text(&o));
+        std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&env.config).unwrap(),
+            "[accounts.default]\n"
+        );
+    }
 }

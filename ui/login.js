@@ -23,6 +23,8 @@ async function init() {
 
 function fail(e) {
   $("error").textContent = errorText(e);
+  // the kind as the agent raised it (wrong_credentials, login_required, unavailable...)
+  $("error").dataset.kind = (e && e.kind) || "";
   show($("error"), true);
 }
 

@@ -560,3 +560,101 @@ fn settings_are_saved_to_the_shared_config_file() {
         .unwrap()
         .contains("[accounts.x]"));
 }
+
+/// A profile name that would break the credentials file reaches the tray from the settings
+/// window (refused, nothing written) or from a hand-edited config file (the tray says so,
+/// renews nothing, writes nothing, and keeps running).
+#[test]
+fn a_bad_profile_name_is_refused_by_the_tray_and_written_nowhere() {
+    let env = Env::standard();
+    let agent = start_agent(&env);
+    assert_ok(&env.login(&[]), "login");
+    let creds = env.creds_text();
+    std::fs::write(
+        &env.config,
+        "# mine\n[accounts.default]\nemail = \"a@b.c\"\n",
+    )
+    .unwrap();
+    for bad in [r#"a]b"#, r#"a\nb"#, r#"a\tb"#] {
+        let r = control(
+            &env,
+            &format!(
+                r#"{{"cmd":"save_settings","account":"default","settings":{{"profile":"{bad}"}}}}"#
+            ),
+        );
+        assert_eq!(r["ok"], false, "{bad}: {r}");
+        assert_eq!(r["error"]["kind"], "config", "{r}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not a usable profile name"),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&env.config).unwrap(),
+        "# mine\n[accounts.default]\nemail = \"a@b.c\"\n"
+    );
+    // by hand, then the tray is told to look again (as the CLI does after a change)
+    std::fs::write(&env.config, "[accounts.default]\nprofile = \"a]b\"\n").unwrap();
+    let r = control(&env, r#"{"cmd":"reload"}"#);
+    assert_eq!(r["ok"], true, "{r}");
+    wait_for(
+        "the tray to show the problem",
+        Duration::from_secs(10),
+        || status_line(&agent).starts_with("Astran: invalid config file"),
+    );
+    let line = status_line(&agent);
+    assert!(
+        line.contains("line 2") && line.contains("profile"),
+        "{line}"
+    );
+    let r = control(&env, r#"{"cmd":"refresh"}"#);
+    assert_eq!(r["error"]["kind"], "config", "{r}");
+    tray_click(&agent.service, "Refresh now");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(env.creds_text(), creds, "nothing written");
+    // still serving
+    assert_eq!(control(&env, r#"{"cmd":"ping"}"#)["ok"], true);
+}
+
+/// The menu is handled on the tray thread, which never waits on the network: while the IdP
+/// hangs under a "Copy export lines" that has to renew first, another item still answers.
+#[test]
+fn the_menu_answers_while_the_identity_provider_hangs() {
+    let env = Env::standard();
+    let agent = start_agent(&env);
+    assert_ok(&env.login(&[]), "login");
+    wait_for(
+        "the menu to show the login",
+        Duration::from_secs(10),
+        || status_line(&agent).starts_with("astran: valid until "),
+    );
+    // make the credentials look expired, so copying them has to renew them first
+    let text = env.creds_text();
+    let exp = env
+        .profile_value("astran", "x_security_token_expires")
+        .unwrap();
+    std::fs::write(&env.creds, text.replace(&exp, "2000-01-01T00:00:00Z")).unwrap();
+    env.idp.fault("hang");
+    let entry = env.home.join(".config/autostart/astran-tray.desktop");
+    assert!(!entry.exists());
+    tray_click(&agent.service, "Copy export lines");
+    tray_click(&agent.service, "Start at login");
+    // the panel's click has been delivered; from here it is the tray thread's time
+    let clicked = Instant::now();
+    while !entry.exists() && clicked.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = clicked.elapsed();
+    eprintln!("the menu answered {took:?} after the click, the IdP hanging");
+    assert!(entry.exists(), "the click was never handled");
+    // a tray thread blocked on the hanging IdP would take the 3 s HTTP timeout
+    assert!(took < Duration::from_millis(100), "{took:?}");
+    env.idp.fault("none");
+    tray_click(&agent.service, "Start at login");
+    wait_for("the entry to go", Duration::from_secs(10), || {
+        !entry.exists()
+    });
+}

@@ -84,6 +84,8 @@ fn login_window_shows_errors_then_logs_in_and_closes() {
             .starts_with("Wrong email or password"),
         "{seen}"
     );
+    // the kind crosses agent -> socket -> window unchanged (it used to arrive as "refused")
+    assert_eq!(seen["wrong_password_kind"], "wrong_credentials", "{seen}");
     assert_eq!(seen["file_unchanged"], true);
     assert_eq!(seen["closed"], true);
 

@@ -71,6 +71,7 @@ click(driver.find_element(By.ID, "submit"))
 err = wait.until(EC.visibility_of_element_located((By.ID, "error")))
 wait.until(lambda d: err.text.strip() != "")
 seen["wrong_password_error"] = err.text
+seen["wrong_password_kind"] = err.get_attribute("data-kind")
 x_screenshot(shots / "login-wrong-password.png")
 after = pathlib.Path(a.creds).read_bytes() if pathlib.Path(a.creds).exists() else None
 seen["file_unchanged"] = before == after
