@@ -1,5 +1,5 @@
 //! The access token's claims, read without verifying the signature: STS verifies it; we
-//! only need the role ARNs, the email and the expiry.
+//! only need the role ARNs.
 
 use base64::Engine;
 use serde_json::Value;
@@ -11,9 +11,6 @@ pub const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 pub struct AccessClaims {
     /// `None` when the token has no role claim at all; `Some(vec![])` when it is empty.
     pub roles: Option<Vec<String>>,
-    pub email: Option<String>,
-    pub exp: Option<i64>,
-    pub sid: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -53,16 +50,7 @@ pub fn decode(token: &str) -> Result<AccessClaims, ClaimsError> {
             Value::String(s) => vec![s.clone()],
             _ => vec![],
         });
-    Ok(AccessClaims {
-        roles,
-        email: obj.get("email").and_then(Value::as_str).map(str::to_owned),
-        exp: obj.get("exp").and_then(Value::as_i64),
-        sid: obj
-            .get("sid")
-            .or_else(|| obj.get("session_state"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-    })
+    Ok(AccessClaims { roles })
 }
 
 /// A parsed role ARN: `arn:<partition>:iam::<account>:<resource>`. The partition is the tenant.
@@ -124,8 +112,6 @@ mod tests {
             c.roles.unwrap(),
             vec!["arn:demo:iam::ce04d61d-afac-504f-a96b-ebbbced80013:root"]
         );
-        assert_eq!(c.email.as_deref(), Some("demo@astran.io"));
-        assert_eq!(c.exp, Some(1724308670));
     }
 
     #[test]

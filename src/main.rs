@@ -341,6 +341,14 @@ fn prompt_line(prompt: &str) -> Result<String> {
     Ok(s)
 }
 
+#[cfg(not(unix))]
+async fn daemon(_: Arc<Session>, _: NotifyTo) -> Result<()> {
+    Err(Error::config(
+        "the daemon needs the control socket, which this platform does not have yet",
+    ))
+}
+
+#[cfg(unix)]
 async fn daemon(session: Arc<Session>, to: NotifyTo) -> Result<()> {
     use astran_creds::owner::{Hooks, Owner, Start};
     let notifier: Arc<dyn Notifier> = match to {

@@ -9,6 +9,7 @@ use crate::notify::Notifier;
 use crate::protocol::{Done, LoggedOut, Pong, Request, Response, Settings, StatusReport};
 use crate::scheduler::{Scheduler, Snapshot};
 use crate::session::{LoginOutcome, LoginRequest, Session};
+use crate::state::Overlay;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -68,6 +69,7 @@ impl Owner {
         let handler = Arc::new(SessionHandler {
             session,
             wake: wake.clone(),
+            views: views.clone(),
             hooks,
         });
         let serve = tokio::spawn(server.serve(handler));
@@ -124,32 +126,24 @@ impl Owner {
 }
 
 async fn signals(stop: watch::Sender<bool>, wake: Arc<Notify>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            log::warn!("cannot listen for signals; stop with the control socket or the menu");
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                _ = hup.recv() => {
-                    log::info!("SIGHUP: re-reading the configuration");
-                    wake.notify_one();
-                }
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        log::warn!("cannot listen for signals; stop with the menu or kill -9");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                log::info!("SIGHUP: re-reading the configuration");
+                wake.notify_one();
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        let _ = &wake;
     }
     let _ = stop.send(true);
 }
@@ -158,6 +152,8 @@ async fn signals(stop: watch::Sender<bool>, wake: Arc<Notify>) {
 struct SessionHandler {
     session: Arc<Session>,
     wake: Arc<Notify>,
+    /// The scheduler's last look: what it learned (failed renewals) is laid over `status`.
+    views: watch::Receiver<Snapshot>,
     hooks: Hooks,
 }
 
@@ -168,7 +164,24 @@ impl SessionHandler {
             Request::Ping => Ok(Response::Pong(Pong {
                 pid: std::process::id(),
             })),
-            Request::Status => Ok(Response::Status(StatusReport::new(s.status().await?))),
+            Request::Status => {
+                // the files and the keyring as they are now, with what the scheduler knows
+                let known = self.views.borrow().accounts.clone();
+                let mut out = Vec::new();
+                for acct in s.accounts()? {
+                    let overlay = known
+                        .iter()
+                        .find(|v| v.account == acct.name)
+                        .map(|v| Overlay {
+                            login_required: false,
+                            failures: v.failures,
+                            last_error: v.last_error.clone(),
+                        })
+                        .unwrap_or_default();
+                    out.push(s.account_status(&acct, &overlay).await?);
+                }
+                Ok(Response::Status(StatusReport::new(out)))
+            }
             Request::Login {
                 account,
                 email,

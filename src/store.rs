@@ -56,7 +56,8 @@ pub enum StoreError {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Error::local_io(e.to_string())
+        let words = e.to_string();
+        Error::local_io(words).with_source(e)
     }
 }
 

@@ -28,8 +28,6 @@ fn check(token: &str, payload: Option<&[u8]>) {
         match v.as_ref().and_then(Value::as_object) {
             Some(obj) => {
                 let c = r.as_ref().expect("a JSON-object payload decodes");
-                assert_eq!(c.exp, obj.get("exp").and_then(Value::as_i64));
-                assert_eq!(c.email.as_deref(), obj.get("email").and_then(Value::as_str));
                 let role = obj
                     .get(TAGS_CLAIM)
                     .and_then(|t| t.get("principal_tags"))
