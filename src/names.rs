@@ -17,35 +17,35 @@ pub struct ProfileName(String);
 #[serde(try_from = "String", into = "String")]
 pub struct AccountName(String);
 
-fn why_bad(s: &str, forbidden: &[char]) -> Option<&'static str> {
-    if s.is_empty() {
-        Some("it is empty")
+/// `s` as it is, or why it is not a usable `what`.
+fn checked(s: &str, what: &str, forbidden: &[char], why_forbidden: &str) -> Result<String> {
+    let why = if s.is_empty() {
+        "it is empty"
     } else if s.chars().any(|c| c == '\n' || c == '\r') {
-        Some("it holds a line break")
+        "it holds a line break"
     } else if s.chars().any(char::is_control) {
-        Some("it holds a control character")
+        "it holds a control character"
     } else if s.trim() != s {
-        Some("it starts or ends with a space")
+        "it starts or ends with a space"
     } else if s.contains(forbidden) {
-        Some("it holds one of the characters")
+        why_forbidden
     } else {
-        None
-    }
+        return Ok(s.to_owned());
+    };
+    Err(Error::config(format!(
+        "{s:?} is not a usable {what}: {why}"
+    )))
 }
 
 impl ProfileName {
-    const FORBIDDEN: &'static [char] = &['[', ']'];
-
     pub fn parse(s: &str) -> Result<Self> {
-        match why_bad(s, Self::FORBIDDEN) {
-            None => Ok(ProfileName(s.to_owned())),
-            Some("it holds one of the characters") => Err(Error::config(format!(
-                "{s:?} is not a usable profile name: `[` and `]` would break the section headers of ~/.aws/credentials"
-            ))),
-            Some(why) => Err(Error::config(format!(
-                "{s:?} is not a usable profile name: {why}"
-            ))),
-        }
+        checked(
+            s,
+            "profile name",
+            &['[', ']'],
+            "`[` and `]` would break the section headers of ~/.aws/credentials",
+        )
+        .map(ProfileName)
     }
 
     pub fn as_str(&self) -> &str {
@@ -54,18 +54,14 @@ impl ProfileName {
 }
 
 impl AccountName {
-    const FORBIDDEN: &'static [char] = &['.', '[', ']', '"'];
-
     pub fn parse(s: &str) -> Result<Self> {
-        match why_bad(s, Self::FORBIDDEN) {
-            None => Ok(AccountName(s.to_owned())),
-            Some("it holds one of the characters") => Err(Error::config(format!(
-                "{s:?} is not a usable account name: it may not hold `.`, `[`, `]` or `\"`"
-            ))),
-            Some(why) => Err(Error::config(format!(
-                "{s:?} is not a usable account name: {why}"
-            ))),
-        }
+        checked(
+            s,
+            "account name",
+            &['.', '[', ']', '"'],
+            "it may not hold `.`, `[`, `]` or `\"`",
+        )
+        .map(AccountName)
     }
 
     pub fn as_str(&self) -> &str {

@@ -110,7 +110,6 @@ pub fn check_clock_skew(
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::secret::Secret;
     use std::collections::HashSet;
 
     fn acct(duration: u32) -> Account {
@@ -137,16 +136,7 @@ mod tests {
     }
 
     fn rec(end_in: i64, idle: u64) -> SessionRecord {
-        SessionRecord {
-            refresh_token: Secret::new("r"),
-            refresh_expires_at: Some((t0() + Duration::seconds(end_in)).unix_timestamp()),
-            idle_seconds: Some(idle),
-            started_at: t0().unix_timestamp(),
-            refreshed_at: Some(t0().unix_timestamp()),
-            email: "a@b.c".into(),
-            role_arn: "arn:demo:iam::1:root".into(),
-            sts_endpoint: "https://x".into(),
-        }
+        SessionRecord::sample(t0(), Some(end_in), Some(idle))
     }
 
     #[test]

@@ -166,23 +166,14 @@ pub fn derive(
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::secret::Secret;
 
     fn t0() -> OffsetDateTime {
         crate::clock::parse_rfc3339("2026-01-01T12:00:00Z").unwrap()
     }
 
+    /// Logged in at t0 with a session of `end_in` seconds (idle timeout the same).
     fn rec(end_in: Option<i64>) -> SessionRecord {
-        SessionRecord {
-            refresh_token: Secret::new("r"),
-            refresh_expires_at: end_in.map(|s| (t0() + Duration::seconds(s)).unix_timestamp()),
-            idle_seconds: end_in.map(|s| s as u64),
-            started_at: t0().unix_timestamp(),
-            refreshed_at: Some(t0().unix_timestamp()),
-            email: "a@b.c".into(),
-            role_arn: "arn:demo:iam::1:root".into(),
-            sts_endpoint: "https://x".into(),
-        }
+        SessionRecord::sample(t0(), end_in, end_in.map(|s| s.max(0) as u64))
     }
 
     #[test]

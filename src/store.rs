@@ -61,6 +61,24 @@ impl From<StoreError> for Error {
     }
 }
 
+#[cfg(test)]
+impl SessionRecord {
+    /// A record for tests: logged in at `t0`, the session ending `end_in` seconds later
+    /// (`None`: an offline token), Keycloak's idle timeout `idle`.
+    pub fn sample(t0: time::OffsetDateTime, end_in: Option<i64>, idle: Option<u64>) -> Self {
+        SessionRecord {
+            refresh_token: Secret::new("r"),
+            refresh_expires_at: end_in.map(|s| t0.unix_timestamp() + s),
+            idle_seconds: idle,
+            started_at: t0.unix_timestamp(),
+            refreshed_at: Some(t0.unix_timestamp()),
+            email: "a@b.c".into(),
+            role_arn: "arn:demo:iam::1:root".into(),
+            sts_endpoint: "https://x".into(),
+        }
+    }
+}
+
 /// What kind of entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
