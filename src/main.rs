@@ -170,7 +170,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             // every value is checked before the password is asked for
             let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
-            let acct = session.account(account.as_deref())?;
+            let acct = session.account(account.as_deref()).await?;
             let email = match email.or(acct.email.clone()) {
                 Some(e) => e,
                 None => prompt_line("Email: ")?,
@@ -359,7 +359,7 @@ async fn daemon(session: Arc<Session>, to: NotifyTo) -> Result<()> {
         NotifyTo::Log => Arc::new(LogNotifier),
     };
     // a config that cannot be used stops the daemon here, before it owns anything
-    let accounts = session.accounts()?;
+    let accounts = session.accounts().await?;
     log::info!(
         "daemon started for {} account(s): {}; credentials file {}",
         accounts.len(),

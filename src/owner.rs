@@ -168,7 +168,7 @@ impl SessionHandler {
                 // the files and the keyring as they are now, with what the scheduler knows
                 let known = self.views.borrow().accounts.clone();
                 let mut out = Vec::new();
-                for acct in s.accounts()? {
+                for acct in s.accounts().await? {
                     let overlay = known
                         .iter()
                         .find(|v| v.account == acct.name)
@@ -224,7 +224,7 @@ impl SessionHandler {
                 Ok(Response::Done(Done {}))
             }
             Request::GetSettings => {
-                let cfg = s.config()?;
+                let cfg = s.config().await?;
                 let name = cfg.pick_name(None)?;
                 let email = cfg.account(&name)?.email;
                 Ok(Response::Settings(Settings {

@@ -86,7 +86,7 @@ impl Scheduler {
     pub async fn tick(&mut self) -> OffsetDateTime {
         let now = self.session.clock().now();
         let far = now + Duration::hours(24);
-        let accounts = match self.session.accounts() {
+        let accounts = match self.session.accounts().await {
             Ok(a) => a,
             Err(e) => {
                 log::error!("{e}");

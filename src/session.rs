@@ -118,18 +118,20 @@ impl Session {
         Ok(c)
     }
 
-    pub fn config(&self) -> Result<Config> {
-        Config::load(&self.config_path)
+    /// The config file as it is now (read off the async workers).
+    pub async fn config(&self) -> Result<Config> {
+        let path = self.config_path.clone();
+        off_worker(move || Config::load(&path)).await
     }
 
-    pub fn account(&self, name: Option<&str>) -> Result<Account> {
-        let cfg = self.config()?;
+    pub async fn account(&self, name: Option<&str>) -> Result<Account> {
+        let cfg = self.config().await?;
         cfg.account(&cfg.pick_name(name)?)
     }
 
     /// The accounts to look after: the configured ones, or `default`.
-    pub fn accounts(&self) -> Result<Vec<Account>> {
-        let cfg = self.config()?;
+    pub async fn accounts(&self) -> Result<Vec<Account>> {
+        let cfg = self.config().await?;
         let mut names = cfg.account_names();
         if names.is_empty() {
             names.push(cfg.pick_name(None)?);
@@ -184,7 +186,7 @@ impl Session {
 
     /// Password grant → role → STS → profile written → session kept.
     pub async fn login(&self, req: LoginRequest) -> Result<LoginOutcome> {
-        let cfg = self.config()?;
+        let cfg = self.config().await?;
         let name = cfg.pick_name(req.account.as_deref())?;
         let mut acct = cfg.account(&name)?;
         if let Some(p) = &req.profile {
@@ -344,7 +346,7 @@ impl Session {
 
     /// Use the held session: refresh-token grant, re-assume the role, rewrite the profile.
     pub async fn refresh(&self, account: Option<&str>) -> Result<RefreshOutcome> {
-        let acct = self.account(account)?;
+        let acct = self.account(account).await?;
         let (rec, tokens) = self.refresh_tokens(&acct).await?;
         let claims = decode_claims(&tokens)?;
         let roles = claims.roles.unwrap_or_default();
@@ -383,7 +385,7 @@ impl Session {
 
     /// Refresh-token grant only: keeps the Keycloak session alive.
     pub async fn keep_alive(&self, account: &str) -> Result<Option<OffsetDateTime>> {
-        let acct = self.account(Some(account))?;
+        let acct = self.account(Some(account)).await?;
         let (_, tokens) = self.refresh_tokens(&acct).await?;
         Ok(tokens.refresh_expires_at())
     }
@@ -440,7 +442,7 @@ impl Session {
     /// Forget the session (and the remembered password); with `remove_profile`, remove our
     /// profile from the credentials file.
     pub async fn logout(&self, account: Option<&str>, remove_profile: bool) -> Result<AccountName> {
-        let acct = self.account(account)?;
+        let acct = self.account(account).await?;
         let a = acct.name.clone();
         self.blocking(move |s| -> Result<()> {
             s.delete(Slot::Session, &a)?;
@@ -479,7 +481,7 @@ impl Session {
 
     pub async fn status(&self) -> Result<Vec<AccountStatus>> {
         let mut out = Vec::new();
-        for acct in self.accounts()? {
+        for acct in self.accounts().await? {
             out.push(self.account_status(&acct, &Overlay::default()).await?);
         }
         Ok(out)
@@ -492,7 +494,7 @@ impl Session {
         account: Option<&str>,
         min_valid: time::Duration,
     ) -> Result<Credentials> {
-        let acct = self.account(account)?;
+        let acct = self.account(account).await?;
         let current = self.read_credentials(&acct.profile).await?;
         let now = self.clock.now();
         if let Some(c) = &current {
