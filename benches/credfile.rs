@@ -7,7 +7,7 @@
 
 use astran_creds::awsfile::{CredentialsFile, MANAGED_KEYS as MANAGED};
 use astran_creds::credfile;
-use astran_creds::names::ProfileName;
+use astran_creds::values::ProfileName;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 

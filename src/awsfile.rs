@@ -5,9 +5,9 @@
 use crate::credfile;
 use crate::error::{Error, Result};
 use crate::fsio::{self, FileLock};
-use crate::names::ProfileName;
 use crate::secret::Secret;
 use crate::sts::Credentials;
+use crate::values::ProfileName;
 use std::path::PathBuf;
 use time::OffsetDateTime;
 

@@ -4,7 +4,7 @@
 use crate::claims::RoleArn;
 use crate::error::{Error, Result};
 use crate::fsio::{self, FileLock};
-use crate::names::{AccountName, ProfileName};
+use crate::values::{AccountName, Endpoint, ProfileName, StsDuration};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,8 +15,8 @@ pub const DEFAULT_CLIENT_ID: &str = "root-client";
 pub const DEFAULT_PROFILE: &str = "astran";
 pub const DEFAULT_ACCOUNT: &str = "default";
 pub const DEFAULT_DURATION: u32 = 3600;
-pub const MIN_DURATION: u32 = 900;
-pub const MAX_DURATION: u32 = 43200;
+pub const MIN_DURATION: u32 = StsDuration::MIN;
+pub const MAX_DURATION: u32 = StsDuration::MAX;
 pub const DEFAULT_NOTICE_LEAD: u32 = 600;
 
 /// The whole file.
@@ -74,17 +74,6 @@ pub struct AccountConfig {
     pub ca_bundle: Option<String>,
 }
 
-/// STS DurationSeconds must lie in 900..=43200.
-pub fn check_duration(d: u32) -> Result<()> {
-    if (MIN_DURATION..=MAX_DURATION).contains(&d) {
-        Ok(())
-    } else {
-        Err(Error::config(format!(
-            "the duration {d}s is out of range; STS allows {MIN_DURATION} to {MAX_DURATION} seconds"
-        )))
-    }
-}
-
 impl AccountConfig {
     /// Check every value that could break a file or a request; `Err((key, message))`.
     fn check(&self) -> std::result::Result<(), (&'static str, String)> {
@@ -93,14 +82,14 @@ impl AccountConfig {
             ProfileName::parse(p).map_err(|e| ("profile", msg(e)))?;
         }
         if let Some(d) = self.duration_seconds {
-            check_duration(d).map_err(|e| ("duration_seconds", msg(e)))?;
+            StsDuration::new(d).map_err(|e| ("duration_seconds", msg(e)))?;
         }
         for (key, what, url) in [
             ("token_url", "token endpoint", &self.token_url),
             ("sts_endpoint", "STS endpoint", &self.sts_endpoint),
         ] {
             if let Some(u) = url {
-                crate::http::check_endpoint(what, u).map_err(|e| (key, msg(e)))?;
+                Endpoint::parse(what, u).map_err(|e| (key, msg(e)))?;
             }
         }
         Ok(())
@@ -112,13 +101,13 @@ impl AccountConfig {
 pub struct Account {
     pub name: AccountName,
     pub email: Option<String>,
-    pub token_url: String,
+    pub token_url: Endpoint,
     pub client_id: String,
-    pub sts_endpoint: Option<String>,
+    pub sts_endpoint: Option<Endpoint>,
     pub role_arn: Option<String>,
     pub region: Option<String>,
     pub profile: ProfileName,
-    pub duration_seconds: u32,
+    pub duration_seconds: StsDuration,
     pub refresh_lead_seconds: Option<u32>,
     pub notice_lead_seconds: u32,
     pub offline: bool,
@@ -130,7 +119,7 @@ impl Account {
     /// The STS endpoint for `role`: the configured one, else Astran's per-tenant endpoint.
     pub fn sts_endpoint_for(&self, role: &str) -> Result<String> {
         if let Some(e) = &self.sts_endpoint {
-            return Ok(e.clone());
+            return Ok(e.to_string());
         }
         let arn = RoleArn::parse(role).ok_or_else(|| {
             Error::refused(format!(
@@ -239,26 +228,45 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Account> {
         let c = self.accounts.get(name).cloned().unwrap_or_default();
+        // a value from the environment is checked here, naming the variable; the file's
+        // values were checked when it was parsed
+        let from_env = |var: &str, e: Error| Error::config(format!("{var}: {e}"));
         let profile = match env("ASTRAN_PROFILE") {
-            Some(p) => {
-                ProfileName::parse(&p).map_err(|e| Error::config(format!("ASTRAN_PROFILE: {e}")))?
-            }
+            Some(p) => ProfileName::parse(&p).map_err(|e| from_env("ASTRAN_PROFILE", e))?,
             None => ProfileName::parse(c.profile.as_deref().unwrap_or(DEFAULT_PROFILE))?,
+        };
+        let token_url = match env("ASTRAN_IDP_URL") {
+            Some(u) => {
+                Endpoint::parse("token endpoint", &u).map_err(|e| from_env("ASTRAN_IDP_URL", e))?
+            }
+            None => Endpoint::parse(
+                "token endpoint",
+                c.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL),
+            )?,
+        };
+        let sts_endpoint = match env("ASTRAN_STS_ENDPOINT") {
+            Some(u) => Some(
+                Endpoint::parse("STS endpoint", &u)
+                    .map_err(|e| from_env("ASTRAN_STS_ENDPOINT", e))?,
+            ),
+            None => c
+                .sts_endpoint
+                .as_deref()
+                .map(|u| Endpoint::parse("STS endpoint", u))
+                .transpose()?,
         };
         Ok(Account {
             name: AccountName::parse(name)?,
             email: env("ASTRAN_USERNAME").or(c.email),
-            token_url: env("ASTRAN_IDP_URL")
-                .or(c.token_url)
-                .unwrap_or_else(|| DEFAULT_TOKEN_URL.into()),
+            token_url,
             client_id: env("ASTRAN_IDP_CLIENT_ID")
                 .or(c.client_id)
                 .unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
-            sts_endpoint: env("ASTRAN_STS_ENDPOINT").or(c.sts_endpoint),
+            sts_endpoint,
             role_arn: c.role_arn,
             region: c.region,
             profile,
-            duration_seconds: c.duration_seconds.unwrap_or(DEFAULT_DURATION),
+            duration_seconds: StsDuration::new(c.duration_seconds.unwrap_or(DEFAULT_DURATION))?,
             refresh_lead_seconds: c.refresh_lead_seconds,
             notice_lead_seconds: c.notice_lead_seconds.unwrap_or(DEFAULT_NOTICE_LEAD),
             offline: c.offline.unwrap_or(false),
@@ -482,10 +490,10 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.pick_name(None).unwrap(), "work");
         let a = cfg.account_with_env("work", &|_| None).unwrap();
-        assert_eq!(a.token_url, DEFAULT_TOKEN_URL);
+        assert_eq!(a.token_url.as_str(), DEFAULT_TOKEN_URL);
         assert_eq!(a.client_id, "root-client");
         assert_eq!(a.profile, "p");
-        assert_eq!(a.duration_seconds, 3600);
+        assert_eq!(a.duration_seconds.seconds(), 3600);
         let env = |k: &str| match k {
             "ASTRAN_PROFILE" => Some("q".to_string()),
             "ASTRAN_USERNAME" => Some("x@y.z".to_string()),

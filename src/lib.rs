@@ -8,7 +8,7 @@
 //!
 //! Who calls whom (no module imports one that imports it back):
 //! `owner` → `scheduler`, `control`, `protocol` → `session` → `idp`, `sts`, `store`,
-//! `awsfile` (→ `credfile`, `fsio`), `config` → `names`, `paths`; `state` and `plan` are pure
+//! `awsfile` (→ `credfile`, `fsio`), `config` → `values`, `paths`; `state` and `plan` are pure
 //! and used by `session` and `scheduler`.
 
 pub mod awsfile;
@@ -24,7 +24,6 @@ pub mod fsio;
 pub mod http;
 pub mod idp;
 pub mod logging;
-pub mod names;
 pub mod notify;
 #[cfg(unix)]
 pub mod owner;
@@ -37,5 +36,6 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod sts;
+pub mod values;
 
 pub use error::{Error, ErrorKind, Result};

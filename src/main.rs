@@ -3,11 +3,11 @@
 
 use astran_creds::error::{Error, Result};
 use astran_creds::export;
-use astran_creds::names::ProfileName;
 use astran_creds::notify::{DesktopNotifier, Fanout, LogNotifier, Notifier};
 use astran_creds::protocol::StatusReport;
 use astran_creds::secret::Secret;
 use astran_creds::session::{LoginRequest, Session};
+use astran_creds::values::{ProfileName, StsDuration};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
@@ -170,6 +170,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             // every value is checked before the password is asked for
             let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
+            let duration = duration.map(StsDuration::new).transpose()?;
             let acct = session.account(account.as_deref()).await?;
             let email = match email.or(acct.email.clone()) {
                 Some(e) => e,

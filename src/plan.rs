@@ -33,7 +33,7 @@ pub fn refresh_time(acct: &Account, expiry: OffsetDateTime) -> OffsetDateTime {
     if let Some(lead) = acct.refresh_lead_seconds {
         return expiry - Duration::seconds(lead as i64);
     }
-    let lifetime = acct.duration_seconds as i64;
+    let lifetime = acct.duration_seconds.seconds() as i64;
     let ten_min = expiry - Duration::seconds(600);
     let eighty = expiry - Duration::seconds(lifetime) + Duration::seconds(lifetime * 8 / 10);
     ten_min.max(eighty)
@@ -116,7 +116,7 @@ mod tests {
         let mut a = Config::default()
             .account_with_env("default", &|_| None)
             .unwrap();
-        a.duration_seconds = duration;
+        a.duration_seconds = crate::values::StsDuration::new(duration).unwrap();
         a
     }
 

@@ -9,10 +9,10 @@
 
 use crate::config::{self, AccountConfig, Config};
 use crate::error::{Error, ErrorKind, Result, WireError};
-use crate::names::AccountName;
 use crate::secret::Secret;
 use crate::session::{LoginOutcome, RefreshOutcome};
 use crate::state::AccountStatus;
+use crate::values::AccountName;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

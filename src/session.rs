@@ -5,14 +5,14 @@
 use crate::awsfile::CredentialsFile;
 use crate::claims::{self, AccessClaims};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, check_duration, Account, Config};
+use crate::config::{self, Account, Config};
 use crate::error::{Error, ErrorKind, Result};
 use crate::idp::{IdpClient, IdpSettings, TokenSet};
-use crate::names::{AccountName, ProfileName};
 use crate::secret::Secret;
 use crate::state::{self, AccountStatus, Overlay};
 use crate::store::{self, FallbackStore, SecretStore, SessionRecord, Slot};
 use crate::sts::{self, AssumeRequest, Credentials, StsClient};
+use crate::values::{AccountName, ProfileName, StsDuration};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ pub struct LoginRequest {
     pub email: Option<String>,
     pub password: Option<Secret>,
     pub profile: Option<ProfileName>,
-    pub duration_seconds: Option<u32>,
+    pub duration_seconds: Option<StsDuration>,
     pub role_arn: Option<String>,
     /// Keep the password in the keyring (opt-in); `None` leaves the setting as it is.
     pub remember_password: Option<bool>,
@@ -195,7 +195,6 @@ impl Session {
         if let Some(d) = req.duration_seconds {
             acct.duration_seconds = d;
         }
-        check_duration(acct.duration_seconds)?;
         let email = req.email.clone().or(acct.email.clone()).ok_or_else(|| {
             Error::config(format!(
                 "no email for account {name}; pass --email or set ASTRAN_USERNAME"
@@ -298,7 +297,7 @@ impl Session {
                     a.profile = Some(p.into());
                 }
                 if let Some(d) = req_duration {
-                    a.duration_seconds = Some(d);
+                    a.duration_seconds = Some(d.seconds());
                 }
                 if let Some(r) = req.remember_password {
                     a.remember_password = Some(r);
@@ -325,7 +324,7 @@ impl Session {
         role: &str,
         email: &str,
         tokens: &TokenSet,
-        duration: u32,
+        duration: StsDuration,
     ) -> Result<Credentials> {
         let name = sts::session_name(email);
         StsClient::new(http.clone())
@@ -334,7 +333,7 @@ impl Session {
                 role_arn: role,
                 session_name: &name,
                 web_identity_token: &tokens.access_token,
-                duration_seconds: duration,
+                duration_seconds: duration.seconds(),
             })
             .await
     }
@@ -361,7 +360,6 @@ impl Session {
                 }
             )));
         }
-        check_duration(acct.duration_seconds)?;
         let http = self.http(&acct)?;
         let creds = self
             .assume(
@@ -527,7 +525,7 @@ impl Session {
 
 fn idp_settings(a: &Account) -> IdpSettings {
     IdpSettings {
-        token_url: a.token_url.clone(),
+        token_url: a.token_url.to_string(),
         client_id: a.client_id.clone(),
         offline: a.offline,
     }

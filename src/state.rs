@@ -4,9 +4,9 @@
 //! windows all read the [`AccountStatus`] made here. Pure.
 
 use crate::config::Account;
-use crate::names::{AccountName, ProfileName};
 use crate::plan::plan;
 use crate::store::SessionRecord;
+use crate::values::{AccountName, ProfileName};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 

@@ -150,10 +150,10 @@ pub struct TrayMenu {
 /// Before the first look, or when the config cannot be read: the default account, logged out.
 fn placeholder() -> AccountStatus {
     AccountStatus {
-        account: astran_creds::names::AccountName::parse(astran_creds::config::DEFAULT_ACCOUNT)
+        account: astran_creds::values::AccountName::parse(astran_creds::config::DEFAULT_ACCOUNT)
             .expect("the default account name is valid"),
         email: None,
-        profile: astran_creds::names::ProfileName::parse(astran_creds::config::DEFAULT_PROFILE)
+        profile: astran_creds::values::ProfileName::parse(astran_creds::config::DEFAULT_PROFILE)
             .expect("the default profile name is valid"),
         state: AccountState::LoggedOut,
         logged_in: false,

@@ -1,5 +1,6 @@
-//! Validated names: built once (when the config is loaded, a flag is parsed or a request
-//! arrives), so no write path can take a value that would break a file.
+//! Validated values: built once (when the config is loaded, a flag is parsed, the environment
+//! is read or a request arrives), so no path can take a value that would break a file or
+//! send a secret where it must not go.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,57 @@ impl AccountName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// An endpoint secrets may be sent to: `https://`, or `http://` on this machine only
+/// (127.0.0.0/8, ::1, localhost).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint(reqwest::Url);
+
+impl Endpoint {
+    /// `what` names it in the message ("token endpoint", "STS endpoint").
+    pub fn parse(what: &str, s: &str) -> Result<Self> {
+        crate::http::check_endpoint(what, s).map(Endpoint)
+    }
+
+    pub fn url(&self) -> &reqwest::Url {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+/// STS `DurationSeconds`: 900 to 43200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StsDuration(u32);
+
+impl StsDuration {
+    pub const MIN: u32 = 900;
+    pub const MAX: u32 = 43200;
+
+    pub fn new(seconds: u32) -> Result<Self> {
+        if (Self::MIN..=Self::MAX).contains(&seconds) {
+            Ok(StsDuration(seconds))
+        } else {
+            Err(Error::config(format!(
+                "the duration {seconds}s is out of range; STS allows {} to {} seconds",
+                Self::MIN,
+                Self::MAX
+            )))
+        }
+    }
+
+    pub fn seconds(self) -> u32 {
+        self.0
     }
 }
 
@@ -146,6 +198,22 @@ mod tests {
             assert!(AccountName::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(AccountName::parse("work").unwrap(), "work");
+    }
+
+    #[test]
+    fn endpoints_and_durations() {
+        assert!(Endpoint::parse("x", "https://demo.sts.astran.io").is_ok());
+        assert!(Endpoint::parse("x", "http://127.0.0.1:9/t").is_ok());
+        let e = Endpoint::parse("token endpoint", "http://idp.example.com/t").unwrap_err();
+        assert!(e.to_string().contains("token endpoint"), "{e}");
+        assert_eq!(StsDuration::new(900).unwrap().seconds(), 900);
+        assert_eq!(StsDuration::new(43200).unwrap().seconds(), 43200);
+        for bad in [0, 899, 43201] {
+            assert_eq!(
+                StsDuration::new(bad).unwrap_err().kind(),
+                crate::ErrorKind::Config
+            );
+        }
     }
 
     #[test]
