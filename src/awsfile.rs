@@ -1,14 +1,16 @@
-//! The AWS shared credentials file on disk: our profiles read and written through the INI
-//! editor (`credfile`), under the lock, atomically (`fsio`). Profile names are
-//! [`ProfileName`]s, so nothing unchecked reaches a section header. Blocking.
+//! The AWS shared files on disk, the credentials file and `~/.aws/config`: our sections read
+//! and written through the INI editor (`credfile`, `awsconfig`), under the lock, atomically
+//! (`fsio`). Profile names are [`ProfileName`]s, so nothing unchecked reaches a section
+//! header. Blocking.
 
+use crate::awsconfig::{self, OurProfile};
 use crate::credfile;
 use crate::error::{Error, Result};
 use crate::fsio::{self, FileLock};
 use crate::secret::Secret;
 use crate::sts::Credentials;
 use crate::values::ProfileName;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 pub use crate::credfile::MANAGED_KEYS;
@@ -32,16 +34,7 @@ impl CredentialsFile {
 
     /// The file's text, empty when it does not exist.
     pub fn read(&self) -> Result<String> {
-        match std::fs::read(&self.path) {
-            Ok(b) => String::from_utf8(b).map_err(|_| {
-                Error::local_io(format!(
-                    "{} is not UTF-8 text; fix or move it, it was left untouched",
-                    self.path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(e) => Err(Error::io(format!("cannot read {}", self.path.display()), e)),
-        }
+        read_text(&self.path)
     }
 
     pub fn read_profile(&self, profile: &ProfileName) -> Result<Option<Vec<(String, String)>>> {
@@ -51,15 +44,7 @@ impl CredentialsFile {
     /// Read, transform and write back under the lock. Nothing is written when the text
     /// does not change or `edit` fails.
     pub fn update(&self, edit: impl FnOnce(&str) -> Result<String>) -> Result<()> {
-        let real = fsio::resolve(&self.path)?;
-        fsio::create_private_dir(fsio::parent_dir(&real))?;
-        let _lock = FileLock::for_file(&real)?;
-        let old = CredentialsFile::new(&real).read()?;
-        let new = edit(&old)?;
-        if new == old && real.exists() {
-            return Ok(());
-        }
-        fsio::write_atomic(&real, new.as_bytes())
+        update_text(&self.path, edit)
     }
 
     /// Set `entries` in `profile`; the `managed` keys not in `entries` are removed, every other
@@ -124,6 +109,81 @@ impl CredentialsFile {
                     .find(|(k, _)| k == "x_security_token_expires")
             })
             .and_then(|(_, v)| crate::clock::parse_rfc3339(&v)))
+    }
+}
+
+/// A file's text, empty when it does not exist.
+fn read_text(path: &Path) -> Result<String> {
+    match std::fs::read(path) {
+        Ok(b) => String::from_utf8(b).map_err(|_| {
+            Error::local_io(format!(
+                "{} is not UTF-8 text; fix or move it, it was left untouched",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+    }
+}
+
+/// Read, transform and write back under the lock (the symlink followed). Nothing is written
+/// when the text does not change or `edit` fails.
+fn update_text(path: &Path, edit: impl FnOnce(&str) -> Result<String>) -> Result<()> {
+    let real = fsio::resolve(path)?;
+    fsio::create_private_dir(fsio::parent_dir(&real))?;
+    let _lock = FileLock::for_file(&real)?;
+    let old = read_text(&real)?;
+    let new = edit(&old)?;
+    if new == old && real.exists() {
+        return Ok(());
+    }
+    fsio::write_atomic(&real, new.as_bytes())
+}
+
+/// `~/.aws/config` on disk (`AWS_CONFIG_FILE` honoured).
+#[derive(Debug, Clone)]
+pub struct AwsConfigFile {
+    /// The path as configured (may be a symlink).
+    pub path: PathBuf,
+}
+
+impl AwsConfigFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        AwsConfigFile { path: path.into() }
+    }
+
+    pub fn from_env() -> Result<Self> {
+        Ok(AwsConfigFile::new(crate::paths::aws_config_file()?))
+    }
+
+    pub fn read(&self) -> Result<String> {
+        read_text(&self.path)
+    }
+
+    /// Refuse (naming the line) a profile the user set up for something else.
+    pub fn check(&self, p: &ProfileName) -> Result<()> {
+        awsconfig::check(&self.read()?, p, &self.path.display().to_string())
+    }
+
+    /// Write our sections; unless `force`, refuse a profile set up for something else
+    /// (checked again under the lock).
+    pub fn write(&self, ours: &OurProfile, force: bool) -> Result<()> {
+        let name = self.path.display().to_string();
+        update_text(&self.path, |old| {
+            if !force {
+                awsconfig::check(old, &ours.profile, &name)?;
+            }
+            Ok(awsconfig::apply(old, ours))
+        })
+    }
+
+    /// Take our sections out (the user's keys in our profile stay; `region` is ours when it
+    /// is the account's).
+    pub fn remove(&self, p: &ProfileName, region: Option<&str>) -> Result<()> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        update_text(&self.path, |old| Ok(awsconfig::remove(old, p, region)))
     }
 }
 

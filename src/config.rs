@@ -72,6 +72,62 @@ pub struct AccountConfig {
     /// `AWS_CA_BUNDLE` overrides it, as for the AWS CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_bundle: Option<String>,
+    /// Endpoints per service; default `https://<tenant>.<service>.astran.io` from the role ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Endpoints>,
+    /// Write our profile's `[profile …]` and `[services …]` sections into `~/.aws/config`
+    /// (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_aws_config: Option<bool>,
+}
+
+/// `endpoints = { s3 = "…", sts = "…", iam = "…" }`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sts: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<String>,
+}
+
+/// The services whose endpoints go into `~/.aws/config`, in the order they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    S3,
+    Sts,
+    Iam,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [Service::S3, Service::Sts, Service::Iam];
+
+    /// botocore's name for it in a `[services …]` section, and Astran's host label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::S3 => "s3",
+            Service::Sts => "sts",
+            Service::Iam => "iam",
+        }
+    }
+
+    fn env_var(self) -> &'static str {
+        match self {
+            Service::S3 => "ASTRAN_S3_ENDPOINT",
+            Service::Sts => "ASTRAN_STS_ENDPOINT",
+            Service::Iam => "ASTRAN_IAM_ENDPOINT",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Service::S3 => "S3 endpoint",
+            Service::Sts => "STS endpoint",
+            Service::Iam => "IAM endpoint",
+        }
+    }
 }
 
 impl AccountConfig {
@@ -84,9 +140,25 @@ impl AccountConfig {
         if let Some(d) = self.duration_seconds {
             StsDuration::new(d).map_err(|e| ("duration_seconds", msg(e)))?;
         }
+        if let Some(r) = &self.region {
+            // it is written into ~/.aws/config
+            let ok = !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                return Err((
+                    "region",
+                    format!("{r:?} is not a region name (like eu-west-3)"),
+                ));
+            }
+        }
+        let e = self.endpoints.clone().unwrap_or_default();
         for (key, what, url) in [
             ("token_url", "token endpoint", &self.token_url),
             ("sts_endpoint", "STS endpoint", &self.sts_endpoint),
+            ("endpoints.s3", "S3 endpoint", &e.s3),
+            ("endpoints.sts", "STS endpoint", &e.sts),
+            ("endpoints.iam", "IAM endpoint", &e.iam),
         ] {
             if let Some(u) = url {
                 Endpoint::parse(what, u).map_err(|e| (key, msg(e)))?;
@@ -103,7 +175,8 @@ pub struct Account {
     pub email: Option<String>,
     pub token_url: Endpoint,
     pub client_id: String,
-    pub sts_endpoint: Option<Endpoint>,
+    /// The endpoints set for this account (environment, then the file), by service.
+    pub endpoints: Vec<(Service, Endpoint)>,
     pub role_arn: Option<String>,
     pub region: Option<String>,
     pub profile: ProfileName,
@@ -113,20 +186,33 @@ pub struct Account {
     pub offline: bool,
     pub remember_password: bool,
     pub ca_bundle: Option<PathBuf>,
+    pub write_aws_config: bool,
 }
 
 impl Account {
-    /// The STS endpoint for `role`: the configured one, else Astran's per-tenant endpoint.
-    pub fn sts_endpoint_for(&self, role: &str) -> Result<String> {
-        if let Some(e) = &self.sts_endpoint {
-            return Ok(e.to_string());
+    /// The endpoint of `service` for `role`: the configured one, else Astran's per-tenant
+    /// endpoint `https://<tenant>.<service>.astran.io` (the tenant is the ARN's partition).
+    pub fn endpoint_for(&self, service: Service, role: &str) -> Result<Endpoint> {
+        if let Some((_, e)) = self.endpoints.iter().find(|(s, _)| *s == service) {
+            return Ok(e.clone());
         }
         let arn = RoleArn::parse(role).ok_or_else(|| {
             Error::refused(format!(
-                "the role {role:?} is not an ARN like arn:<tenant>:iam::<id>:root, so no STS endpoint can be derived; set sts_endpoint"
+                "the role {role:?} is not an ARN like arn:<tenant>:iam::<id>:root, so no {} can be derived; set endpoints.{} in the config",
+                service.what(),
+                service.name()
             ))
         })?;
-        Ok(format!("https://{}.sts.astran.io", arn.partition))
+        // parsed like any other: the tenant comes from a token, and lands in files
+        Endpoint::parse(
+            service.what(),
+            &format!("https://{}.{}.astran.io", arn.partition, service.name()),
+        )
+    }
+
+    /// The STS endpoint for `role`.
+    pub fn sts_endpoint_for(&self, role: &str) -> Result<String> {
+        self.endpoint_for(Service::Sts, role).map(|e| e.to_string())
     }
 }
 
@@ -244,25 +330,37 @@ impl Config {
                 c.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL),
             )?,
         };
-        let sts_endpoint = match env("ASTRAN_STS_ENDPOINT") {
-            Some(u) => Some(
-                Endpoint::parse("STS endpoint", &u)
-                    .map_err(|e| from_env("ASTRAN_STS_ENDPOINT", e))?,
-            ),
-            None => c
-                .sts_endpoint
-                .as_deref()
-                .map(|u| Endpoint::parse("STS endpoint", u))
-                .transpose()?,
-        };
+        let file = c.endpoints.clone().unwrap_or_default();
+        let mut endpoints = Vec::new();
+        for service in Service::ALL {
+            let from_file = match service {
+                Service::S3 => file.s3.clone(),
+                // `sts_endpoint` is the older key for the same
+                Service::Sts => file.sts.clone().or(c.sts_endpoint.clone()),
+                Service::Iam => file.iam.clone(),
+            };
+            let e = match env(service.env_var()) {
+                Some(u) => Some(
+                    Endpoint::parse(service.what(), &u)
+                        .map_err(|e| from_env(service.env_var(), e))?,
+                ),
+                None => from_file
+                    .as_deref()
+                    .map(|u| Endpoint::parse(service.what(), u))
+                    .transpose()?,
+            };
+            if let Some(e) = e {
+                endpoints.push((service, e));
+            }
+        }
         Ok(Account {
             name: AccountName::parse(name)?,
             email: env("ASTRAN_USERNAME").or(c.email),
             token_url,
+            endpoints,
             client_id: env("ASTRAN_IDP_CLIENT_ID")
                 .or(c.client_id)
                 .unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
-            sts_endpoint,
             role_arn: c.role_arn,
             region: c.region,
             profile,
@@ -274,6 +372,7 @@ impl Config {
             ca_bundle: env("AWS_CA_BUNDLE")
                 .or(c.ca_bundle)
                 .map(|p| crate::paths::expand_tilde(Path::new(&p))),
+            write_aws_config: c.write_aws_config.unwrap_or(true),
         })
     }
 }
@@ -331,6 +430,12 @@ pub fn update_account(
     })?;
     let new_val = toml_edit::ser::to_document(&after)
         .map_err(|e| Error::config(format!("cannot encode the config: {e}")))?;
+    // only the keys whose value changed are touched (compared as values, so a table the
+    // user wrote inline stays as written when it did not change)
+    let (old_json, new_json) = (
+        serde_json::to_value(&before).unwrap_or_default(),
+        serde_json::to_value(&after).unwrap_or_default(),
+    );
     let old_keys: Vec<String> = table.iter().map(|(k, _)| k.to_owned()).collect();
     for k in old_keys {
         if !new_val.contains_key(&k) {
@@ -338,12 +443,7 @@ pub fn update_account(
         }
     }
     for (k, v) in new_val.iter() {
-        let same = table
-            .get(k)
-            .and_then(|i| i.as_value())
-            .map(|x| x.to_string().trim().to_owned())
-            == v.as_value().map(|x| x.to_string().trim().to_owned());
-        if !same {
+        if old_json.get(k) != new_json.get(k) || !table.contains_key(k) {
             table.insert(k, v.clone());
         }
     }
@@ -370,6 +470,14 @@ pub fn save_settings(
         region: clean(settings.region),
         profile: clean(settings.profile),
         ca_bundle: clean(settings.ca_bundle),
+        endpoints: settings
+            .endpoints
+            .map(|e| Endpoints {
+                s3: clean(e.s3),
+                sts: clean(e.sts),
+                iam: clean(e.iam),
+            })
+            .filter(|e| *e != Endpoints::default()),
         ..settings
     };
     s.check()
@@ -435,6 +543,8 @@ fn line_of_account(text: &str, name: &str) -> Option<usize> {
 
 /// The line where `key` is set (within `[accounts.<account>]` when given).
 fn line_of_key(text: &str, account: Option<&str>, key: &str) -> Option<usize> {
+    // `endpoints.s3` is set on the line of `endpoints = { … }`
+    let key = key.split('.').next().unwrap_or(key);
     let from = account.and_then(|a| line_of_account(text, a)).unwrap_or(0);
     text.lines()
         .enumerate()

@@ -172,6 +172,19 @@ pub fn read_profile(text: &str, profile: &str) -> Option<Vec<(String, String)>> 
     Some(out)
 }
 
+/// Where `key` is set in the first section named `section`: its 1-based line number and its
+/// value (the first line of it).
+pub fn find_key(text: &str, section: &str, key: &str) -> Option<(usize, String)> {
+    let lines = split_lines(text);
+    let (kinds, sections) = classify(&lines);
+    let s = sections.iter().find(|s| s.name == section)?;
+    (s.header + 1..s.end).find_map(|i| {
+        let k = option_key(lines[i].text)?;
+        (kinds[i] == Kind::Option && k.eq_ignore_ascii_case(key))
+            .then(|| (i + 1, option_value(lines[i].text).unwrap_or("").to_owned()))
+    })
+}
+
 /// Names of all sections in file order (duplicates included).
 pub fn profile_names(text: &str) -> Vec<String> {
     let lines = split_lines(text);
@@ -216,7 +229,8 @@ pub fn set_profile(
         out.push(']');
         out.push_str(nl);
         for (k, v) in entries {
-            out.push_str(&format!("{k} = {v}{nl}"));
+            push_entry(&mut out, "", k, v, nl);
+            out.push_str(nl);
         }
         return out;
     };
@@ -258,10 +272,8 @@ pub fn set_profile(
                             written[idx] = true;
                             // keep the indentation: siblings indented alike stay keys
                             let indent = line.text.len() - unindented(line.text).len();
-                            out.push_str(&line.text[..indent]);
-                            out.push_str(entries[idx].0);
-                            out.push_str(" = ");
-                            out.push_str(entries[idx].1);
+                            let (k, v) = entries[idx];
+                            push_entry(&mut out, &line.text[..indent], k, v, nl);
                             out.push_str(&line.full[line.text.len()..]);
                         }
                     }
@@ -280,6 +292,27 @@ pub fn set_profile(
         }
     }
     out
+}
+
+/// `key = value`, without its line end. A value that starts with a line break is a nested
+/// one (botocore's `s3 =` then indented `endpoint_url = …` lines): written `key =` and its
+/// lines, in the file's line ends.
+fn push_entry(out: &mut String, indent: &str, key: &str, value: &str, nl: &str) {
+    out.push_str(indent);
+    out.push_str(key);
+    match value.strip_prefix('\n') {
+        Some(nested) => {
+            out.push_str(" =");
+            for line in nested.split('\n') {
+                out.push_str(nl);
+                out.push_str(line);
+            }
+        }
+        None => {
+            out.push_str(" = ");
+            out.push_str(value);
+        }
+    }
 }
 
 fn push_missing(
@@ -301,7 +334,7 @@ fn push_missing(
     let todo: Vec<usize> = (0..entries.len()).filter(|i| !written[*i]).collect();
     for (n, idx) in todo.iter().enumerate() {
         written[*idx] = true;
-        out.push_str(&format!("{} = {}", entries[*idx].0, entries[*idx].1));
+        push_entry(out, "", entries[*idx].0, entries[*idx].1, nl);
         if !(keep_unterminated && n + 1 == todo.len()) {
             out.push_str(nl);
         }

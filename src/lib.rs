@@ -11,6 +11,7 @@
 //! `awsfile` (→ `credfile`, `fsio`), `config` → `values`, `paths`; `state` and `plan` are pure
 //! and used by `session` and `scheduler`.
 
+pub mod awsconfig;
 pub mod awsfile;
 pub mod claims;
 pub mod clock;

@@ -48,6 +48,10 @@ enum Command {
         /// The role to assume when the token carries several.
         #[arg(long)]
         role_arn: Option<String>,
+        /// Replace a `services` or `credential_process` line of yours in the profile's
+        /// section of ~/.aws/config instead of refusing.
+        #[arg(long)]
+        force: bool,
     },
     /// Show each account's login and credentials state.
     Status {
@@ -167,6 +171,7 @@ async fn run(cli: Cli) -> Result<()> {
             profile,
             duration,
             role_arn,
+            force,
         } => {
             // every value is checked before the password is asked for
             let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
@@ -190,6 +195,7 @@ async fn run(cli: Cli) -> Result<()> {
                     duration_seconds: duration,
                     role_arn,
                     remember_password: None,
+                    force,
                 })
                 .await?;
             tell_owner().await;

@@ -242,7 +242,7 @@ impl SessionHandler {
             } => {
                 let path = s.config_path.clone();
                 let r = tokio::task::spawn_blocking(move || {
-                    config::save_settings(&path, &account, settings, make_default)
+                    config::save_settings(&path, &account, *settings, make_default)
                 })
                 .await
                 .map_err(|e| Error::local_io(format!("saving the settings failed: {e}")))?;

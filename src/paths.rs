@@ -43,6 +43,11 @@ pub fn credentials_file() -> Result<PathBuf> {
     aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
 }
 
+/// The AWS config file: `AWS_CONFIG_FILE`, else `~/.aws/config`.
+pub fn aws_config_file() -> Result<PathBuf> {
+    aws_file("AWS_CONFIG_FILE", "config")
+}
+
 fn aws_file(var: &str, name: &str) -> Result<PathBuf> {
     if let Some(p) = env_path(var) {
         return Ok(p);

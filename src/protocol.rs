@@ -53,7 +53,7 @@ pub enum Request {
     GetSettings,
     SaveSettings {
         account: String,
-        settings: AccountConfig,
+        settings: Box<AccountConfig>,
         #[serde(default)]
         make_default: bool,
     },

@@ -2,10 +2,11 @@
 //! socket) the windows call. Network work is async; file and keyring work runs on tokio's
 //! blocking threads, never on an async worker.
 
-use crate::awsfile::CredentialsFile;
+use crate::awsconfig::OurProfile;
+use crate::awsfile::{AwsConfigFile, CredentialsFile};
 use crate::claims::{self, AccessClaims};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Account, Config};
+use crate::config::{self, Account, Config, Service};
 use crate::error::{Error, ErrorKind, Result};
 use crate::idp::{IdpClient, IdpSettings, TokenSet};
 use crate::secret::Secret;
@@ -30,6 +31,9 @@ pub struct LoginRequest {
     pub role_arn: Option<String>,
     /// Keep the password in the keyring (opt-in); `None` leaves the setting as it is.
     pub remember_password: Option<bool>,
+    /// Replace a `services` or `credential_process` line of the user's in our profile of
+    /// `~/.aws/config` instead of refusing.
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -64,6 +68,7 @@ pub struct Session {
     /// HTTP clients by CA bundle (one, normally): built once, connections reused.
     http: Mutex<HashMap<Option<PathBuf>, reqwest::Client>>,
     credentials_path: Option<PathBuf>,
+    aws_config_path: Option<PathBuf>,
 }
 
 /// Run blocking work (files, keyring) on tokio's blocking threads; a panic there is ours.
@@ -82,11 +87,15 @@ impl Session {
             clock,
             http: Mutex::new(HashMap::new()),
             credentials_path: None,
+            aws_config_path: None,
         }
     }
 
-    /// Use this credentials file instead of `AWS_SHARED_CREDENTIALS_FILE` / `~/.aws/credentials`.
+    /// Use this credentials file instead of `AWS_SHARED_CREDENTIALS_FILE` /
+    /// `~/.aws/credentials`, and the `config` beside it instead of `AWS_CONFIG_FILE` /
+    /// `~/.aws/config`.
     pub fn with_credentials_file(mut self, path: PathBuf) -> Self {
+        self.aws_config_path = Some(crate::fsio::parent_dir(&path).join("config"));
         self.credentials_path = Some(path);
         self
     }
@@ -210,6 +219,11 @@ impl Session {
         if password.is_empty() {
             return Err(Error::config("the password is empty"));
         }
+        if acct.write_aws_config && !req.force {
+            // before anything is written: a profile of the user's is not taken over
+            let (file, p) = (self.aws_config_file()?, acct.profile.clone());
+            off_worker(move || file.check(&p)).await?;
+        }
         let http = self.http(&acct)?;
         let settings = idp_settings(&acct);
         let tokens = self
@@ -234,6 +248,9 @@ impl Session {
             )
             .await?;
         self.write_profile(&acct.profile, &creds).await?;
+        if acct.write_aws_config {
+            self.write_aws_config(&acct, &role, req.force).await?;
+        }
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
         let mut keyring_unavailable = None;
@@ -338,6 +355,31 @@ impl Session {
             .await
     }
 
+    pub fn aws_config_file(&self) -> Result<AwsConfigFile> {
+        match &self.aws_config_path {
+            Some(p) => Ok(AwsConfigFile::new(p.clone())),
+            None => AwsConfigFile::from_env(),
+        }
+    }
+
+    /// Our `[profile …]` and `[services …]` sections of `~/.aws/config`, for `role`.
+    async fn write_aws_config(&self, acct: &Account, role: &str, force: bool) -> Result<()> {
+        let mut endpoints = Vec::new();
+        for service in Service::ALL {
+            match acct.endpoint_for(service, role) {
+                Ok(e) => endpoints.push((service, e.to_string())),
+                Err(e) => log::warn!("account {}: {e}", acct.name),
+            }
+        }
+        let ours = OurProfile {
+            profile: acct.profile.clone(),
+            region: acct.region.clone(),
+            endpoints,
+        };
+        let file = self.aws_config_file()?;
+        off_worker(move || file.write(&ours, force)).await
+    }
+
     async fn write_profile(&self, profile: &ProfileName, c: &Credentials) -> Result<()> {
         let (p, c) = (profile.clone(), c.clone());
         self.files(move |f| f.write_credentials(&p, &c)).await
@@ -372,6 +414,12 @@ impl Session {
             )
             .await?;
         self.write_profile(&acct.profile, &creds).await?;
+        if acct.write_aws_config {
+            // the credentials are renewed; a profile the user has since taken over is left
+            if let Err(e) = self.write_aws_config(&acct, &rec.role_arn, false).await {
+                log::warn!("account {}: ~/.aws/config not updated: {e}", acct.name);
+            }
+        }
         Ok(RefreshOutcome {
             account: acct.name,
             profile: acct.profile,
@@ -451,6 +499,14 @@ impl Session {
         if remove_profile {
             let p = acct.profile.clone();
             self.files(move |f| f.remove_profile(&p)).await?;
+            if acct.write_aws_config {
+                let (file, p, r) = (
+                    self.aws_config_file()?,
+                    acct.profile.clone(),
+                    acct.region.clone(),
+                );
+                off_worker(move || file.remove(&p, r.as_deref())).await?;
+            }
         }
         Ok(acct.name)
     }

@@ -71,28 +71,40 @@ impl AccountName {
 }
 
 /// An endpoint secrets may be sent to: `https://`, or `http://` on this machine only
-/// (127.0.0.0/8, ::1, localhost).
+/// (127.0.0.0/8, ::1, localhost). Shown as it was given (no slash added), which is what goes
+/// into files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint(reqwest::Url);
+pub struct Endpoint {
+    url: reqwest::Url,
+    text: String,
+}
 
 impl Endpoint {
     /// `what` names it in the message ("token endpoint", "STS endpoint").
     pub fn parse(what: &str, s: &str) -> Result<Self> {
-        crate::http::check_endpoint(what, s).map(Endpoint)
+        let url = crate::http::check_endpoint(what, s)?;
+        // the URL parser drops tabs and line breaks; what is shown and written is the parsed
+        // form whenever the text held anything of the kind
+        let text = if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            url.to_string()
+        } else {
+            s.to_owned()
+        };
+        Ok(Endpoint { url, text })
     }
 
     pub fn url(&self) -> &reqwest::Url {
-        &self.0
+        &self.url
     }
 
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        &self.text
     }
 }
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.as_str())
+        f.write_str(&self.text)
     }
 }
 
@@ -204,6 +216,13 @@ mod tests {
     fn endpoints_and_durations() {
         assert!(Endpoint::parse("x", "https://demo.sts.astran.io").is_ok());
         assert!(Endpoint::parse("x", "http://127.0.0.1:9/t").is_ok());
+        assert_eq!(
+            Endpoint::parse("x", "https://a.io").unwrap().to_string(),
+            "https://a.io"
+        );
+        // a line break cannot ride along into a file
+        let e = Endpoint::parse("x", "https://a.io/\n[evil]").unwrap();
+        assert!(!e.to_string().contains('\n'), "{e}");
         let e = Endpoint::parse("token endpoint", "http://idp.example.com/t").unwrap_err();
         assert!(e.to_string().contains("token endpoint"), "{e}");
         assert_eq!(StsDuration::new(900).unwrap().seconds(), 900);

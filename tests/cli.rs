@@ -780,3 +780,182 @@ fn a_config_file_that_cannot_be_read_is_never_overwritten() {
         );
     }
 }
+
+/// The profile alone finds Astran: login writes `[profile astran]` with `services = astran`
+/// and `[services astran]` with the endpoints, so the AWS CLI needs no `--endpoint-url`.
+#[test]
+fn the_aws_config_carries_the_endpoints_so_the_profile_alone_works() {
+    let env = Env::standard().with_env("ASTRAN_S3_ENDPOINT", moto_url());
+    std::fs::create_dir_all(env.aws_config.parent().unwrap()).unwrap();
+    let mine = "# my settings\r\n[default]\r\nregion = us-east-1\r\n\r\n[profile astran]\r\noutput = json\r\n\r\n[sso-session corp]\r\nsso_region = eu-west-1\r\n\r\n[services other]\r\ns3 =\r\n  endpoint_url = https://s3.example.com\r\n";
+    std::fs::write(&env.aws_config, mine).unwrap();
+    write_config(&env, "region = \"eu-west-3\"\n");
+    assert_ok(&env.login(&[]), "login");
+    let cfg = std::fs::read_to_string(&env.aws_config).unwrap();
+    // the user's bytes, then ours
+    let (head, tail) = cfg.split_at(cfg.find("services = astran").unwrap());
+    assert_eq!(head, "# my settings\r\n[default]\r\nregion = us-east-1\r\n\r\n[profile astran]\r\noutput = json\r\n");
+    assert!(tail.starts_with("services = astran\r\nregion = eu-west-3\r\n\r\n[sso-session corp]\r\nsso_region = eu-west-1\r\n\r\n[services other]\r\ns3 =\r\n  endpoint_url = https://s3.example.com\r\n"), "{tail:?}");
+    assert!(
+        tail.ends_with(&format!(
+            "[services astran]\r\ns3 =\r\n  endpoint_url = {}\r\nsts =\r\n  endpoint_url = {}\r\niam =\r\n  endpoint_url = https://demo.iam.astran.io\r\n",
+            moto_url(),
+            env.sts
+        )),
+        "{tail:?}"
+    );
+    assert_eq!(
+        file_mode(&env.aws_config),
+        0o644,
+        "the mode the user gave it, kept"
+    );
+    // no --endpoint-url: the profile says where S3 is
+    let b = bucket("profile-only");
+    let mb = env.aws(&["--profile", "astran", "s3", "mb", &format!("s3://{b}")]);
+    assert_ok(&mb, "aws s3 mb with the profile alone");
+    assert!(text(&mb).0.contains(&format!("make_bucket: {b}")));
+    // boto3 reads the same
+    let py = "import boto3; s = boto3.Session(profile_name='astran'); \
+              print(s.client('s3').meta.endpoint_url, s.region_name)";
+    let o = env
+        .command(venv_bin("python"))
+        .args(["-c", py])
+        .output()
+        .unwrap();
+    assert_ok(&o, "boto3");
+    assert_eq!(text(&o).0.trim(), format!("{} eu-west-3", moto_url()));
+    // a renewal writes the same again, nothing else changes
+    assert_ok(&env.run(&["refresh"], None), "refresh");
+    assert_eq!(std::fs::read_to_string(&env.aws_config).unwrap(), cfg);
+    // logout --remove-profile takes out our keys and section only
+    assert_ok(&env.run(&["logout", "--remove-profile"], None), "logout");
+    let left = std::fs::read_to_string(&env.aws_config).unwrap();
+    assert_eq!(left.trim_end(), mine.trim_end(), "{left:?}");
+}
+
+/// Two accounts: two profiles, two `[services …]` sections.
+#[test]
+fn two_accounts_give_two_profiles_and_two_services_sections() {
+    let env = Env::new(Idp::start(
+        &[
+            &format!("{EMAIL}:{PASSWORD}:{}", role(1)),
+            &format!("b@astran.io:{PASSWORD}:{}", role(2)),
+        ],
+        &[],
+    ));
+    env.write_config(&format!(
+        "[accounts.a]\nemail = \"{EMAIL}\"\nprofile = \"astran-a\"\n\
+         [accounts.b]\nemail = \"b@astran.io\"\nprofile = \"astran-b\"\nendpoints = {{ s3 = \"{}\" }}\n",
+        moto_url()
+    ));
+    for (acct, email) in [("a", EMAIL), ("b", "b@astran.io")] {
+        let o = env.run(
+            &[
+                "login",
+                "--account",
+                acct,
+                "--email",
+                email,
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        );
+        assert_ok(&o, acct);
+    }
+    let cfg = std::fs::read_to_string(&env.aws_config).unwrap();
+    for p in ["astran-a", "astran-b"] {
+        assert_eq!(
+            cfg.matches(&format!("[profile {p}]\nservices = {p}\n"))
+                .count(),
+            1,
+            "{cfg}"
+        );
+        assert_eq!(
+            cfg.matches(&format!("[services {p}]\n")).count(),
+            1,
+            "{cfg}"
+        );
+    }
+    assert!(
+        cfg.contains("[services astran-a]\ns3 =\n  endpoint_url = https://demo.s3.astran.io\n"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains(&format!(
+            "[services astran-b]\ns3 =\n  endpoint_url = {}\n",
+            moto_url()
+        )),
+        "{cfg}"
+    );
+    let b = bucket("account-b");
+    assert_ok(
+        &env.aws(&["--profile", "astran-b", "s3", "mb", &format!("s3://{b}")]),
+        "s3 mb as b",
+    );
+}
+
+/// A profile the user set up for something else is not taken over: refused (exit 2, the line
+/// named, no file changed) unless --force; write_aws_config = false leaves the file alone;
+/// a bad `endpoints` entry is refused naming the key.
+#[test]
+fn a_users_own_profile_is_not_taken_over_and_bad_endpoints_are_refused() {
+    let env = Env::standard();
+    std::fs::create_dir_all(env.aws_config.parent().unwrap()).unwrap();
+    let mine = "[profile astran]\nregion = us-east-1\ncredential_process = /opt/corp/creds\n";
+    std::fs::write(&env.aws_config, mine).unwrap();
+    let o = env.login(&[]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    let err = text(&o).1;
+    assert!(
+        err.contains(&format!("{} line 3", env.aws_config.display()))
+            && err.contains("credential_process")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&env.aws_config).unwrap(), mine);
+    assert!(!env.creds.exists(), "no file changed");
+    // opting out: the credentials are written, the config file is not touched
+    write_config(&env, "write_aws_config = false\n");
+    assert_ok(&env.login(&[]), "login without the config file");
+    assert_eq!(std::fs::read_to_string(&env.aws_config).unwrap(), mine);
+    // --force replaces the conflicting line
+    write_config(&env, "");
+    assert_ok(&env.login(&["--force"]), "login --force");
+    let cfg = std::fs::read_to_string(&env.aws_config).unwrap();
+    assert!(
+        cfg.starts_with("[profile astran]\nregion = us-east-1\nservices = astran\n")
+            && !cfg.contains("credential_process"),
+        "{cfg}"
+    );
+    // endpoints: unknown service, remote http
+    for (body, key) in [
+        ("endpoints = { s4 = \"https://x\" }\n", "s4"),
+        (
+            "endpoints = { s3 = \"http://s3.example.com\" }\n",
+            "endpoints.s3",
+        ),
+    ] {
+        write_config(&env, body);
+        let before = std::fs::read_to_string(&env.aws_config).unwrap();
+        let o = env.login(&[]);
+        let err = text(&o).1;
+        assert_eq!(o.status.code(), Some(2), "{body}: {err}");
+        assert!(err.contains("line 3") && err.contains(key), "{body}: {err}");
+        assert_eq!(std::fs::read_to_string(&env.aws_config).unwrap(), before);
+    }
+    write_config(&env, "");
+    let o = env
+        .cmd(&["login", "--email", EMAIL, "--password-stdin"])
+        .env("ASTRAN_IAM_ENDPOINT", "http://iam.example.com")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .1
+            .starts_with("astran-creds: ASTRAN_IAM_ENDPOINT: "),
+        "{:?}",
+        text(&o)
+    );
+}

@@ -84,7 +84,7 @@ async fn save_settings(
 ) -> Result<Done, WireError> {
     let req = Request::SaveSettings {
         account,
-        settings,
+        settings: Box::new(settings),
         make_default,
     };
     wire(agent().save_settings(req).await)
