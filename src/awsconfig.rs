@@ -82,12 +82,12 @@ pub fn apply(text: &str, ours: &OurProfile) -> String {
     credfile::set_profile(&text, &services_section(p), &entries, SERVICE_KEYS)
 }
 
-/// Take our sections out: `[services <p>]` whole, and our keys of `[profile <p>]`: `services`,
-/// and `region` when it is the one we wrote (`region`); the section too when nothing of the
-/// user's is left in it.
+/// Take our keys out: the s3, sts and iam endpoints of `[services <p>]`, and of
+/// `[profile <p>]` `services` and `region` when it is the one we wrote (`region`); each
+/// section too when nothing of the user's is left in it.
 pub fn remove(text: &str, p: &ProfileName, region: Option<&str>) -> String {
+    let mut out = remove_keys(text, &services_section(p), SERVICE_KEYS);
     let section = profile_section(p);
-    let mut out = credfile::remove_profile(text, &services_section(p));
     if credfile::read_profile(&out, &section).is_some() {
         let ours_region = region.is_some_and(|r| {
             credfile::find_key(&out, &section, "region").is_some_and(|(_, v)| v.trim() == r)
@@ -97,12 +97,22 @@ pub fn remove(text: &str, p: &ProfileName, region: Option<&str>) -> String {
         } else {
             &["services"]
         };
-        out = credfile::set_profile(&out, &section, &[], keys);
-        if credfile::read_profile(&out, &section).is_some_and(|kv| kv.is_empty()) {
-            out = credfile::remove_profile(&out, &section);
-        }
+        out = remove_keys(&out, &section, keys);
     }
     out
+}
+
+/// `keys` out of `section`, and the section when it is left empty.
+fn remove_keys(text: &str, section: &str, keys: &[&str]) -> String {
+    if credfile::read_profile(text, section).is_none() {
+        return text.to_owned();
+    }
+    let out = credfile::set_profile(text, section, &[], keys);
+    if credfile::read_profile(&out, section).is_some_and(|kv| kv.is_empty()) {
+        credfile::remove_profile(&out, section)
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +197,21 @@ mod tests {
         assert!(
             !forced.contains("credential_process") && forced.contains("services = astran"),
             "{forced}"
+        );
+    }
+
+    /// Found by the property test: a nested value whose line ends differ from the file's
+    /// first line end was rewritten with another line end on the next write.
+    #[test]
+    fn a_second_write_is_the_same_with_mixed_line_ends() {
+        let t = "[services astran]\n\nsts =\r\n  endpoint_url = https://A\n[profile a]\na = _";
+        let once = apply(t, &ours("astran"));
+        assert_eq!(apply(&once, &ours("astran")), once);
+        assert!(
+            once.ends_with(
+                "[profile a]\na = _\n\n[profile astran]\nservices = astran\nregion = eu-west-3\n"
+            ),
+            "{once:?}"
         );
     }
 }

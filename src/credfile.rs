@@ -274,7 +274,14 @@ pub fn set_profile(
                             let indent = line.text.len() - unindented(line.text).len();
                             let (k, v) = entries[idx];
                             push_entry(&mut out, &line.text[..indent], k, v, nl);
-                            out.push_str(&line.full[line.text.len()..]);
+                            // the old value's line end: that of its last line (a nested
+                            // value's last line; the file's last may have none)
+                            let mut last = i;
+                            while last + 1 < lines.len() && kinds[last + 1] == Kind::Continuation {
+                                last += 1;
+                            }
+                            let end = lines[last];
+                            out.push_str(&end.full[end.text.len()..]);
                         }
                     }
                 } else {
