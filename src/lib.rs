@@ -33,6 +33,7 @@ pub mod plan;
 pub mod protocol;
 pub mod scheduler;
 pub mod secret;
+pub mod serve;
 pub mod session;
 pub mod state;
 pub mod store;

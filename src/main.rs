@@ -6,6 +6,7 @@ use astran_creds::export;
 use astran_creds::notify::{DesktopNotifier, Fanout, LogNotifier, Notifier};
 use astran_creds::protocol::StatusReport;
 use astran_creds::secret::Secret;
+use astran_creds::serve;
 use astran_creds::session::{LoginRequest, Session};
 use astran_creds::values::{ProfileName, StsDuration};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -83,6 +84,28 @@ enum Command {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Serve the credentials on 127.0.0.1 as AWS container credentials (for SDKs and tools):
+    /// prints the export lines, then serves until SIGINT/SIGTERM.
+    Serve {
+        #[arg(long)]
+        account: Option<String>,
+        /// The port (default: a free one).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Run a command with the credentials from a private local endpoint, alive as long as it.
+    Exec {
+        #[arg(long)]
+        account: Option<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Print the credentials as environment variables: eval "$(astran-creds export)".
     Export {
         #[arg(long)]
@@ -153,7 +176,7 @@ fn run_main() -> i32 {
         }
     };
     match rt.block_on(run(cli)) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("astran-creds: {e}");
             e.exit_code()
@@ -161,7 +184,7 @@ fn run_main() -> i32 {
     }
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli) -> Result<i32> {
     let session = Arc::new(Session::from_env()?);
     match cli.command {
         Command::Login {
@@ -281,8 +304,149 @@ async fn run(cli: Cli) -> Result<()> {
                 .await?;
             write_stdout(export::render(&c, format.into()).expose())?;
         }
+        Command::Serve { account, port } => {
+            let bound = serve::bind(port).await?;
+            let vars = bound.env(&session, account.as_deref()).await?;
+            write_stdout(serve::export_lines(&vars).expose())?;
+            log::info!("credentials endpoint on 127.0.0.1:{}", bound.port());
+            tokio::select! {
+                _ = bound.serve(session, account) => {}
+                _ = stop_signal() => {}
+            }
+        }
+        Command::Exec { account, command } => return exec(session, account, command).await,
     }
-    Ok(())
+    Ok(0)
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut t), Ok(mut i)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Variables that would win over the endpoint in the SDKs' credential chain.
+const SHADOWING: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+];
+
+/// `exec`: a private endpoint for CMD's lifetime, signals passed on, CMD's status ours
+/// (128 + n for a signal; 127 not found, 126 not runnable, as env(1)).
+async fn exec(
+    session: Arc<Session>,
+    account: Option<String>,
+    command: Vec<std::ffi::OsString>,
+) -> Result<i32> {
+    let bound = serve::bind(None).await?;
+    let vars = bound.env(&session, account.as_deref()).await?;
+    let (prog, args) = command
+        .split_first()
+        .ok_or_else(|| Error::config("no command given"))?;
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(args);
+    for v in SHADOWING {
+        cmd.env_remove(v);
+    }
+    for (k, v) in &vars {
+        cmd.env(k, v.expose());
+    }
+    let server = tokio::spawn(bound.serve(session, account));
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            server.abort();
+            let (code, why) = match e.kind() {
+                std::io::ErrorKind::NotFound => (127, "not found"),
+                std::io::ErrorKind::PermissionDenied => (126, "not executable"),
+                _ => (126, "cannot be started"),
+            };
+            eprintln!(
+                "astran-creds: {}: {why} ({e})",
+                std::path::Path::new(prog).display()
+            );
+            return Ok(code);
+        }
+    };
+    let status = wait_passing_signals(&mut child).await;
+    server.abort();
+    let status = status.map_err(|e| Error::io("cannot wait for the command", e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            return Ok(128 + sig);
+        }
+    }
+    Ok(status.code().unwrap_or(1))
+}
+
+/// Wait for `child`, passing on SIGINT, SIGTERM, SIGHUP and SIGQUIT.
+async fn wait_passing_signals(
+    child: &mut tokio::process::Child,
+) -> std::io::Result<std::process::ExitStatus> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            (SignalKind::interrupt(), rustix::process::Signal::INT),
+            (SignalKind::terminate(), rustix::process::Signal::TERM),
+            (SignalKind::hangup(), rustix::process::Signal::HUP),
+            (SignalKind::quit(), rustix::process::Signal::QUIT),
+        ];
+        let mut streams = Vec::new();
+        for (k, s) in kinds {
+            streams.push((signal(k)?, s));
+        }
+        let pid = child
+            .id()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32));
+        loop {
+            let next = futures_select(&mut streams);
+            tokio::select! {
+                status = child.wait() => return status,
+                sig = next => {
+                    if let Some(pid) = pid {
+                        let _ = rustix::process::kill_process(pid, sig);
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    child.wait().await
+}
+
+/// The next of several signal streams to fire.
+#[cfg(unix)]
+async fn futures_select(
+    streams: &mut [(tokio::signal::unix::Signal, rustix::process::Signal)],
+) -> rustix::process::Signal {
+    std::future::poll_fn(|cx| {
+        for (s, sig) in streams.iter_mut() {
+            if let std::task::Poll::Ready(Some(())) = s.poll_recv(cx) {
+                return std::task::Poll::Ready(*sig);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Let a running tray agent or daemon pick up what this command changed.
