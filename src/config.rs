@@ -506,7 +506,9 @@ fn new_file_header() -> String {
          #   notice_lead_seconds = {DEFAULT_NOTICE_LEAD}\n\
          #   offline = false                 (scope=offline_access)\n\
          #   remember_password = false\n\
-         #   ca_bundle = \"/path/to/ca.pem\"   (extra trusted CAs; AWS_CA_BUNDLE overrides)\n\n"
+         #   ca_bundle = \"/path/to/ca.pem\"   (extra trusted CAs; AWS_CA_BUNDLE overrides)\n\
+         #   endpoints = {{ s3 = \"https://<tenant>.s3.astran.io\" }}   (sts, iam too; from the role ARN)\n\
+         #   write_aws_config = true         (our profile's sections in ~/.aws/config)\n\n"
     )
 }
 
