@@ -7,15 +7,45 @@
 use crate::config::Service;
 use crate::credfile;
 use crate::error::{Error, Result};
-use crate::values::ProfileName;
+use crate::values::{AccountName, ProfileName};
 
 /// What we write for one profile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OurProfile {
     pub profile: ProfileName,
+    pub account: AccountName,
     pub region: Option<String>,
     /// In [`Service::ALL`] order.
     pub endpoints: Vec<(Service, String)>,
+    /// `credential_mode = "process"`: the `credential_process` line (see
+    /// [`credential_process`]); `None` takes ours out.
+    pub credential_process: Option<String>,
+}
+
+/// `"<exe>" credential-process --account <a>`, quoted as botocore splits it (shlex).
+pub fn credential_process(exe: &std::path::Path, account: &AccountName) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let a = account.as_str();
+    let a = if a
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-@+=,".contains(c))
+    {
+        a.to_owned()
+    } else {
+        quote(a)
+    };
+    format!(
+        "{} credential-process --account {a}",
+        quote(&exe.to_string_lossy())
+    )
+}
+
+/// A `credential_process` value of ours (for `account`), whatever the path to the program.
+fn is_ours(value: &str, account: &AccountName) -> bool {
+    let v = value.trim();
+    let a = account.as_str();
+    v.ends_with(&format!(" credential-process --account {a}"))
+        || v.ends_with(&format!(" credential-process --account \"{a}\""))
 }
 
 /// The keys of `[services <p>]` that are ours.
@@ -38,7 +68,7 @@ pub fn services_section(p: &ProfileName) -> String {
 /// Refuse to take over a profile the user set up for something else: a `services` line that
 /// names other endpoints, or a `credential_process` (botocore would use the static keys we
 /// write to the credentials file instead of it, silently). `file` names the file.
-pub fn check(text: &str, p: &ProfileName, file: &str) -> Result<()> {
+pub fn check(text: &str, p: &ProfileName, account: &AccountName, file: &str) -> Result<()> {
     let section = profile_section(p);
     if let Some((line, v)) = credfile::find_key(text, &section, "services") {
         if v.trim() != p.as_str() {
@@ -49,12 +79,16 @@ pub fn check(text: &str, p: &ProfileName, file: &str) -> Result<()> {
             )));
         }
     }
-    if let Some((line, _)) = credfile::find_key(text, &section, "credential_process") {
-        return Err(Error::config(format!(
+    match credfile::find_key(text, &section, "credential_process") {
+        Some((_, v)) if is_ours(&v, account) => {}
+        Some((line, _)) => {
+            return Err(Error::config(format!(
             "{file} line {line}: [{section}] has a `credential_process`; the keys written to the \
              credentials file would silently win over it. Remove that line, use another profile \
              name, or pass --force to replace it"
-        )));
+        )))
+        }
+        None => {}
     }
     Ok(())
 }
@@ -67,7 +101,11 @@ pub fn apply(text: &str, ours: &OurProfile) -> String {
     if let Some(r) = &ours.region {
         entries.push(("region", r));
     }
-    // a credential_process left in place would mean two sources; only reached with force
+    if let Some(cp) = &ours.credential_process {
+        entries.push(("credential_process", cp));
+    }
+    // without process mode, a credential_process left in place would be a second source
+    // (one of ours from an earlier mode, or the user's when forced)
     let mut managed = vec!["services", "credential_process"];
     if ours.region.is_some() {
         managed.push("region");
@@ -93,9 +131,9 @@ pub fn remove(text: &str, p: &ProfileName, region: Option<&str>) -> String {
             credfile::find_key(&out, &section, "region").is_some_and(|(_, v)| v.trim() == r)
         });
         let keys: &[&str] = if ours_region {
-            &["services", "region"]
+            &["services", "credential_process", "region"]
         } else {
-            &["services"]
+            &["services", "credential_process"]
         };
         out = remove_keys(&out, &section, keys);
     }
@@ -122,6 +160,8 @@ mod tests {
     fn ours(p: &str) -> OurProfile {
         OurProfile {
             profile: ProfileName::parse(p).unwrap(),
+            account: AccountName::parse("default").unwrap(),
+            credential_process: None,
             region: Some("eu-west-3".into()),
             endpoints: vec![
                 (Service::S3, "https://demo.s3.astran.io".into()),
@@ -174,21 +214,43 @@ mod tests {
     #[test]
     fn a_profile_set_up_for_something_else_is_refused_with_its_line() {
         let p = ProfileName::parse("astran").unwrap();
+        let a = AccountName::parse("default").unwrap();
         let text = "[profile astran]\nregion = x\nservices = corp\n";
-        let e = check(text, &p, "~/.aws/config").unwrap_err();
+        let e = check(text, &p, &a, "~/.aws/config").unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Config);
         assert!(
             e.to_string().contains("~/.aws/config line 3") && e.to_string().contains("--force"),
             "{e}"
         );
         let text = "[profile astran]\ncredential_process = /usr/bin/other\n";
-        let e = check(text, &p, "c").unwrap_err();
+        let e = check(text, &p, &a, "c").unwrap_err();
         assert!(
             e.to_string().contains("line 2") && e.to_string().contains("credential_process"),
             "{e}"
         );
-        assert!(check("[profile astran]\nservices = astran\n", &p, "c").is_ok());
-        assert!(check("[profile other]\nservices = corp\n", &p, "c").is_ok());
+        assert!(check("[profile astran]\nservices = astran\n", &p, &a, "c").is_ok());
+        assert!(check("[profile other]\nservices = corp\n", &p, &a, "c").is_ok());
+        // ours, from the process mode, wherever the program lives
+        let cp = credential_process(std::path::Path::new("/opt/a b/astran-creds"), &a);
+        assert_eq!(
+            cp,
+            "\"/opt/a b/astran-creds\" credential-process --account default"
+        );
+        assert!(check(
+            &format!("[profile astran]\ncredential_process = {cp}\n"),
+            &p,
+            &a,
+            "c"
+        )
+        .is_ok());
+        let other = AccountName::parse("work").unwrap();
+        assert!(check(
+            &format!("[profile astran]\ncredential_process = {cp}\n"),
+            &p,
+            &other,
+            "c"
+        )
+        .is_err());
         // forced: the foreign lines go
         let forced = apply(
             "[profile astran]\ncredential_process = x\nservices = corp\n",
@@ -202,6 +264,24 @@ mod tests {
 
     /// Found by the property test: a nested value whose line ends differ from the file's
     /// first line end was rewritten with another line end on the next write.
+    #[test]
+    fn process_mode_adds_the_line_and_static_mode_takes_it_out() {
+        let mut o = ours("astran");
+        o.credential_process = Some(credential_process(
+            std::path::Path::new("/usr/bin/astran-creds"),
+            &o.account,
+        ));
+        let with = apply("[profile astran]\noutput = json\n", &o);
+        assert!(with.starts_with("[profile astran]\noutput = json\nservices = astran\nregion = eu-west-3\ncredential_process = \"/usr/bin/astran-creds\" credential-process --account default\n"), "{with}");
+        assert_eq!(apply(&with, &o), with);
+        o.credential_process = None;
+        let without = apply(&with, &o);
+        assert!(
+            !without.contains("credential_process") && without.contains("output = json"),
+            "{without}"
+        );
+    }
+
     #[test]
     fn a_second_write_is_the_same_with_mixed_line_ends() {
         let t = "[services astran]\n\nsts =\r\n  endpoint_url = https://A\n[profile a]\na = _";

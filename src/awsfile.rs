@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::fsio::{self, FileLock};
 use crate::secret::Secret;
 use crate::sts::Credentials;
-use crate::values::ProfileName;
+use crate::values::{AccountName, ProfileName};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
@@ -161,8 +161,8 @@ impl AwsConfigFile {
     }
 
     /// Refuse (naming the line) a profile the user set up for something else.
-    pub fn check(&self, p: &ProfileName) -> Result<()> {
-        awsconfig::check(&self.read()?, p, &self.path.display().to_string())
+    pub fn check(&self, p: &ProfileName, account: &AccountName) -> Result<()> {
+        awsconfig::check(&self.read()?, p, account, &self.path.display().to_string())
     }
 
     /// Write our sections; unless `force`, refuse a profile set up for something else
@@ -171,7 +171,7 @@ impl AwsConfigFile {
         let name = self.path.display().to_string();
         update_text(&self.path, |old| {
             if !force {
-                awsconfig::check(old, &ours.profile, &name)?;
+                awsconfig::check(old, &ours.profile, &ours.account, &name)?;
             }
             Ok(awsconfig::apply(old, ours))
         })

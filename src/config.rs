@@ -79,6 +79,23 @@ pub struct AccountConfig {
     /// (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_aws_config: Option<bool>,
+    /// `static`: the keys in the credentials file (default); `process`: a
+    /// `credential_process` line in `~/.aws/config`, the keys in the keyring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_mode: Option<CredentialMode>,
+}
+
+/// Where the tools get the temporary credentials from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialMode {
+    /// `aws_access_key_id`… in our profile of the credentials file.
+    #[default]
+    Static,
+    /// `credential_process = "…/astran-creds" credential-process --account <a>` in our
+    /// profile of `~/.aws/config`; our section of the credentials file removed (a static key
+    /// there would win over it).
+    Process,
 }
 
 /// `endpoints = { s3 = "…", sts = "…", iam = "…" }`.
@@ -187,6 +204,7 @@ pub struct Account {
     pub remember_password: bool,
     pub ca_bundle: Option<PathBuf>,
     pub write_aws_config: bool,
+    pub credential_mode: CredentialMode,
 }
 
 impl Account {
@@ -373,6 +391,7 @@ impl Config {
                 .or(c.ca_bundle)
                 .map(|p| crate::paths::expand_tilde(Path::new(&p))),
             write_aws_config: c.write_aws_config.unwrap_or(true),
+            credential_mode: c.credential_mode.unwrap_or_default(),
         })
     }
 }
@@ -508,7 +527,8 @@ fn new_file_header() -> String {
          #   remember_password = false\n\
          #   ca_bundle = \"/path/to/ca.pem\"   (extra trusted CAs; AWS_CA_BUNDLE overrides)\n\
          #   endpoints = {{ s3 = \"https://<tenant>.s3.astran.io\" }}   (sts, iam too; from the role ARN)\n\
-         #   write_aws_config = true         (our profile's sections in ~/.aws/config)\n\n"
+         #   write_aws_config = true         (our profile's sections in ~/.aws/config)\n\
+         #   credential_mode = \"static\"      (or \"process\": credential_process in ~/.aws/config)\n\n"
     )
 }
 

@@ -79,6 +79,33 @@ pub fn autostart_entry() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("autostart").join("astran-tray.desktop"))
 }
 
+/// The `astran-creds` program, by absolute path where it can be found (for the
+/// `credential_process` line): this program if it is it, else the one beside it (the tray's,
+/// from the same package), else the first on `PATH`.
+pub fn astran_creds_exe() -> PathBuf {
+    let name = if cfg!(windows) {
+        "astran-creds.exe"
+    } else {
+        "astran-creds"
+    };
+    let me = std::env::current_exe().ok();
+    if let Some(me) = &me {
+        if me.file_name().is_some_and(|n| n == name) {
+            return me.clone();
+        }
+        if let Some(beside) = me.parent().map(|d| d.join(name)).filter(|p| p.is_file()) {
+            return beside;
+        }
+    }
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 /// This process's user id (0 where the platform has none).
 pub fn uid() -> u32 {
     #[cfg(unix)]

@@ -107,12 +107,7 @@ impl Scheduler {
                     None
                 }
             };
-            let exp = self
-                .session
-                .credentials_expiry(&acct.profile)
-                .await
-                .ok()
-                .flatten();
+            let exp = self.session.credentials_expiry(&acct).await.ok().flatten();
             let when = self.tick_account(&acct, rec.as_ref(), exp, now).await;
             next = next.min(when.unwrap_or(far));
             let st = self.states.entry(acct.name.to_string()).or_default();

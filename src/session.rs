@@ -6,7 +6,7 @@ use crate::awsconfig::OurProfile;
 use crate::awsfile::{AwsConfigFile, CredentialsFile};
 use crate::claims::{self, AccessClaims};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Account, Config, Service};
+use crate::config::{self, Account, Config, CredentialMode, Service};
 use crate::error::{Error, ErrorKind, Result};
 use crate::idp::{IdpClient, IdpSettings, TokenSet};
 use crate::secret::Secret;
@@ -221,8 +221,19 @@ impl Session {
         }
         if acct.write_aws_config && !req.force {
             // before anything is written: a profile of the user's is not taken over
-            let (file, p) = (self.aws_config_file()?, acct.profile.clone());
-            off_worker(move || file.check(&p)).await?;
+            let (file, p, a) = (
+                self.aws_config_file()?,
+                acct.profile.clone(),
+                acct.name.clone(),
+            );
+            off_worker(move || file.check(&p, &a)).await?;
+        }
+        if acct.credential_mode == CredentialMode::Process {
+            if let Some(why) = self.store.degraded() {
+                return Err(Error::local_io(format!(
+                    "credential_mode = \"process\" keeps the credentials in the system keyring, and none is reachable ({why}); use credential_mode = \"static\""
+                )));
+            }
         }
         let http = self.http(&acct)?;
         let settings = idp_settings(&acct);
@@ -247,10 +258,8 @@ impl Session {
                 acct.duration_seconds,
             )
             .await?;
-        self.write_profile(&acct.profile, &creds).await?;
-        if acct.write_aws_config {
-            self.write_aws_config(&acct, &role, req.force).await?;
-        }
+        self.store_credentials(&acct, &role, &creds, req.force)
+            .await?;
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
         let mut keyring_unavailable = None;
@@ -362,8 +371,55 @@ impl Session {
         }
     }
 
+    /// Where the tools will find `c`: our profile of the credentials file (static mode) or the
+    /// keyring behind a `credential_process` line (process mode; never both, since botocore
+    /// takes the file's keys over the process), and our sections of `~/.aws/config`. On a
+    /// renewal (`force` false, after a login) a profile the user has since taken over in
+    /// `~/.aws/config` is left as it is, and said in the log.
+    async fn store_credentials(
+        &self,
+        acct: &Account,
+        role: &str,
+        c: &Credentials,
+        force: bool,
+    ) -> Result<()> {
+        let config = |r: Result<()>| match r {
+            Err(e) if !force => {
+                log::warn!("account {}: ~/.aws/config not updated: {e}", acct.name);
+                Ok(())
+            }
+            r => r,
+        };
+        match acct.credential_mode {
+            CredentialMode::Static => {
+                self.write_profile(&acct.profile, c).await?;
+                if acct.write_aws_config {
+                    config(self.write_aws_config(acct, role, force, None).await)?;
+                }
+            }
+            CredentialMode::Process => {
+                let (n, kept) = (acct.name.clone(), c.clone());
+                self.blocking(move |s| store::save_credentials(s, &n, &kept))
+                    .await?;
+                let exe = crate::paths::astran_creds_exe();
+                let cp = crate::awsconfig::credential_process(&exe, &acct.name);
+                // the line first, then the keys out of the credentials file
+                self.write_aws_config(acct, role, force, Some(cp)).await?;
+                let p = acct.profile.clone();
+                self.files(move |f| f.remove_profile(&p)).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Our `[profile …]` and `[services …]` sections of `~/.aws/config`, for `role`.
-    async fn write_aws_config(&self, acct: &Account, role: &str, force: bool) -> Result<()> {
+    async fn write_aws_config(
+        &self,
+        acct: &Account,
+        role: &str,
+        force: bool,
+        credential_process: Option<String>,
+    ) -> Result<()> {
         let mut endpoints = Vec::new();
         for service in Service::ALL {
             match acct.endpoint_for(service, role) {
@@ -373,8 +429,10 @@ impl Session {
         }
         let ours = OurProfile {
             profile: acct.profile.clone(),
+            account: acct.name.clone(),
             region: acct.region.clone(),
             endpoints,
+            credential_process,
         };
         let file = self.aws_config_file()?;
         off_worker(move || file.write(&ours, force)).await
@@ -413,13 +471,8 @@ impl Session {
                 acct.duration_seconds,
             )
             .await?;
-        self.write_profile(&acct.profile, &creds).await?;
-        if acct.write_aws_config {
-            // the credentials are renewed; a profile the user has since taken over is left
-            if let Err(e) = self.write_aws_config(&acct, &rec.role_arn, false).await {
-                log::warn!("account {}: ~/.aws/config not updated: {e}", acct.name);
-            }
-        }
+        self.store_credentials(&acct, &rec.role_arn, &creds, false)
+            .await?;
         Ok(RefreshOutcome {
             account: acct.name,
             profile: acct.profile,
@@ -497,6 +550,9 @@ impl Session {
         })
         .await?;
         if remove_profile {
+            let a = acct.name.clone();
+            self.blocking(move |s| s.delete(Slot::Credentials, &a))
+                .await?;
             let p = acct.profile.clone();
             self.files(move |f| f.remove_profile(&p)).await?;
             if acct.write_aws_config {
@@ -511,19 +567,25 @@ impl Session {
         Ok(acct.name)
     }
 
-    /// Expiry of the credentials in `profile` (`x_security_token_expires`), if any.
-    pub async fn credentials_expiry(
-        &self,
-        profile: &ProfileName,
-    ) -> Result<Option<OffsetDateTime>> {
-        let p = profile.clone();
-        self.files(move |f| f.credentials_expiry(&p)).await
+    /// When the account's credentials expire (the credentials file's
+    /// `x_security_token_expires`, or the keyring's in process mode), if known.
+    pub async fn credentials_expiry(&self, acct: &Account) -> Result<Option<OffsetDateTime>> {
+        match acct.credential_mode {
+            CredentialMode::Static => {
+                let p = acct.profile.clone();
+                self.files(move |f| f.credentials_expiry(&p)).await
+            }
+            CredentialMode::Process => Ok(self
+                .read_credentials(acct)
+                .await?
+                .and_then(|c| c.expiration)),
+        }
     }
 
     /// One account's status, with what the owner knows (`overlay`) laid over it.
     pub async fn account_status(&self, acct: &Account, overlay: &Overlay) -> Result<AccountStatus> {
         let rec = self.load_record(&acct.name).await?;
-        let exp = self.credentials_expiry(&acct.profile).await?;
+        let exp = self.credentials_expiry(acct).await?;
         Ok(state::derive(
             acct,
             rec.as_ref(),
@@ -549,7 +611,7 @@ impl Session {
         min_valid: time::Duration,
     ) -> Result<Credentials> {
         let acct = self.account(account).await?;
-        let current = self.read_credentials(&acct.profile).await?;
+        let current = self.read_credentials(&acct).await?;
         let now = self.clock.now();
         if let Some(c) = &current {
             if c.expiration.is_none_or(|e| e - now >= min_valid) {
@@ -557,7 +619,7 @@ impl Session {
             }
         }
         match self.refresh(Some(&acct.name)).await {
-            Ok(_) => self.read_credentials(&acct.profile).await?.ok_or_else(|| {
+            Ok(_) => self.read_credentials(&acct).await?.ok_or_else(|| {
                 Error::local_io(format!(
                     "profile {} vanished from the credentials file",
                     acct.profile
@@ -573,9 +635,17 @@ impl Session {
         }
     }
 
-    async fn read_credentials(&self, profile: &ProfileName) -> Result<Option<Credentials>> {
-        let p = profile.clone();
-        self.files(move |f| f.read_credentials(&p)).await
+    async fn read_credentials(&self, acct: &Account) -> Result<Option<Credentials>> {
+        match acct.credential_mode {
+            CredentialMode::Static => {
+                let p = acct.profile.clone();
+                self.files(move |f| f.read_credentials(&p)).await
+            }
+            CredentialMode::Process => {
+                let a = acct.name.clone();
+                self.blocking(move |s| store::load_credentials(s, &a)).await
+            }
+        }
     }
 }
 

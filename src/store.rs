@@ -85,6 +85,9 @@ pub enum Slot {
     Session,
     /// Only when the user opted in to "remember password".
     Password,
+    /// The temporary credentials, in `credential_mode = "process"` (the credentials file
+    /// then holds none).
+    Credentials,
 }
 
 impl Slot {
@@ -92,6 +95,7 @@ impl Slot {
         match self {
             Slot::Session => format!("session:{account}"),
             Slot::Password => format!("password:{account}"),
+            Slot::Credentials => format!("credentials:{account}"),
         }
     }
 }
@@ -275,6 +279,54 @@ pub fn save_session(store: &dyn SecretStore, account: &str, r: &SessionRecord) -
             .map_err(|e| Error::local_io(format!("cannot encode the session: {e}")))?,
     );
     store.set(Slot::Session, account, &json)?;
+    Ok(())
+}
+
+/// Temporary credentials as kept in the keyring (`credential_mode = "process"`).
+#[derive(Serialize, Deserialize)]
+struct KeptCredentials {
+    access_key_id: String,
+    secret_access_key: Secret,
+    session_token: Option<Secret>,
+    /// Unix seconds.
+    expiration: Option<i64>,
+}
+
+pub fn load_credentials(
+    store: &dyn SecretStore,
+    account: &str,
+) -> Result<Option<crate::sts::Credentials>> {
+    let Some(s) = store.get(Slot::Credentials, account)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str::<KeptCredentials>(s.expose())
+        .ok()
+        .map(|k| crate::sts::Credentials {
+            access_key_id: k.access_key_id,
+            secret_access_key: k.secret_access_key,
+            session_token: k.session_token,
+            expiration: k
+                .expiration
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
+        }))
+}
+
+pub fn save_credentials(
+    store: &dyn SecretStore,
+    account: &str,
+    c: &crate::sts::Credentials,
+) -> Result<()> {
+    let kept = KeptCredentials {
+        access_key_id: c.access_key_id.clone(),
+        secret_access_key: c.secret_access_key.clone(),
+        session_token: c.session_token.clone(),
+        expiration: c.expiration.map(|t| t.unix_timestamp()),
+    };
+    let json = Secret::new(
+        serde_json::to_string(&kept)
+            .map_err(|e| Error::local_io(format!("cannot encode the credentials: {e}")))?,
+    );
+    store.set(Slot::Credentials, account, &json)?;
     Ok(())
 }
 

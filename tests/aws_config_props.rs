@@ -166,6 +166,8 @@ fn case() -> impl Strategy<Value = Case> {
                     text,
                     ours: OurProfile {
                         profile: ProfileName::parse(PROFILE).unwrap(),
+                        account: astran_creds::values::AccountName::parse("default").unwrap(),
+                        credential_process: None,
                         region,
                         endpoints,
                     },

@@ -959,3 +959,60 @@ fn a_users_own_profile_is_not_taken_over_and_bad_endpoints_are_refused() {
         text(&o)
     );
 }
+
+/// `credential_mode = "process"`: `~/.aws/config` gets our `credential_process` line, the
+/// credentials file none of our keys (they would win over it), the keyring holds them, and
+/// the AWS CLI runs us for them; switching back writes the keys and takes the line out.
+#[test]
+fn process_mode_feeds_the_aws_cli_through_credential_process() {
+    let env = Env::standard().with_env("ASTRAN_S3_ENDPOINT", moto_url());
+    std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
+    std::fs::write(&env.creds, "[keep]\naws_access_key_id = AKIAKEEP\n").unwrap();
+    // a static login first: its keys must go when the mode changes
+    assert_ok(&env.login(&[]), "static login");
+    assert!(env.profile_value("astran", "aws_access_key_id").is_some());
+    write_config(&env, "credential_mode = \"process\"\n");
+    assert_ok(&env.login(&[]), "process login");
+    assert_eq!(
+        env.creds_text(),
+        "[keep]\naws_access_key_id = AKIAKEEP\n\n",
+        "our keys out of the credentials file, the rest kept"
+    );
+    let cfg = std::fs::read_to_string(&env.aws_config).unwrap();
+    let line = format!(
+        "credential_process = \"{}\" credential-process --account default\n",
+        astran_creds_bin().display()
+    );
+    assert!(
+        cfg.contains(&format!("[profile astran]\nservices = astran\n{line}")),
+        "{cfg}"
+    );
+    // the AWS CLI runs `astran-creds credential-process`, which reads the keyring
+    let b = bucket("process");
+    let mb = env.aws(&["--profile", "astran", "s3", "mb", &format!("s3://{b}")]);
+    assert_ok(&mb, "aws s3 mb through credential_process");
+    let st = env.status_json();
+    assert_eq!(st["accounts"][0]["state"], "fresh", "{st}");
+    assert!(
+        st["accounts"][0]["credentials_expire_at"].is_string(),
+        "{st}"
+    );
+    // a renewal in process mode keeps it so
+    assert_ok(&env.run(&["refresh"], None), "refresh");
+    assert!(env.profile_value("astran", "aws_access_key_id").is_none());
+    assert!(std::fs::read_to_string(&env.aws_config)
+        .unwrap()
+        .contains(&line));
+    // back to static: keys written, the line gone
+    write_config(&env, "credential_mode = \"static\"\n");
+    assert_ok(&env.run(&["refresh"], None), "refresh in static mode");
+    assert!(env
+        .profile_value("astran", "aws_access_key_id")
+        .is_some_and(|k| k.starts_with("ASIA")));
+    let cfg = std::fs::read_to_string(&env.aws_config).unwrap();
+    assert!(!cfg.contains("credential_process"), "{cfg}");
+    assert_ok(
+        &env.aws(&["--profile", "astran", "s3", "ls"]),
+        "aws s3 ls with the static keys",
+    );
+}

@@ -237,9 +237,21 @@ fn concurrent_writers_never_tear_or_lose_the_file() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "credentials" && !n.ends_with("astran-lock"))
+        .filter(|n| n != "credentials" && n != "config" && !n.ends_with("astran-lock"))
         .collect();
     assert!(left.is_empty(), "left in ~/.aws: {left:?}");
+    // the writers of ~/.aws/config (every login and renewal) lost nothing either
+    let aws = std::fs::read_to_string(&env.aws_config).unwrap();
+    let sections = astran_creds::credfile::profile_names(&aws);
+    for p in expected.iter().filter(|p| *p != "keep") {
+        for s in [format!("profile {p}"), format!("services {p}")] {
+            assert_eq!(
+                sections.iter().filter(|n| **n == s).count(),
+                1,
+                "{s}: {sections:?}"
+            );
+        }
+    }
     let cfg = std::fs::read_to_string(&env.config).unwrap();
     for i in 0..WRITERS {
         assert!(

@@ -13,6 +13,7 @@ async function init() {
     $("make_default").checked = true;
     for (const k of TEXT) { $(k).value = a[k] || ""; $(k).placeholder = loaded.defaults[k] || ""; }
     for (const k of NUM) { $(k).value = a[k] == null ? "" : a[k]; $(k).placeholder = loaded.defaults[k] || "auto"; }
+    $("credential_mode").value = a.credential_mode || "";
   } catch (e) {
     $("error").textContent = errorText(e);
     show($("error"), true);
@@ -28,6 +29,7 @@ async function save(ev) {
   const settings = Object.assign({}, before);
   for (const k of TEXT) settings[k] = $(k).value.trim() || null;
   for (const k of NUM) settings[k] = $(k).value === "" ? null : Number($(k).value);
+  settings.credential_mode = $("credential_mode").value || null;
   try {
     await invoke("save_settings", { account: name, settings, makeDefault: $("make_default").checked });
     loaded = await invoke("get_settings");

@@ -559,6 +559,20 @@ fn settings_are_saved_to_the_shared_config_file() {
     assert!(!std::fs::read_to_string(&env.config)
         .unwrap()
         .contains("[accounts.x]"));
+    // the credentials mode, as the settings window offers it
+    let r = control(
+        &env,
+        r#"{"cmd":"save_settings","account":"work","settings":{"profile":"astran-work","credential_mode":"process"}}"#,
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(std::fs::read_to_string(&env.config)
+        .unwrap()
+        .contains("credential_mode = \"process\""));
+    let r = control(
+        &env,
+        r#"{"cmd":"save_settings","account":"work","settings":{"credential_mode":"sometimes"}}"#,
+    );
+    assert_eq!(r["error"]["kind"], "config", "{r}");
 }
 
 /// A profile name that would break the credentials file reaches the tray from the settings

@@ -107,7 +107,7 @@ pub fn run() {
             "settings",
             "settings.html",
             "Astran settings",
-            (460.0, 620.0),
+            (460.0, 690.0),
         ),
         _ => ("login", "login.html", "Log in to Astran", (380.0, 500.0)),
     };
