@@ -248,7 +248,7 @@ impl Drop for Botocore {
 fn check_case(c: &Case, boto: &mut Botocore) -> Result<(), TestCaseError> {
     let p = &c.ours.profile;
     prop_assert!(
-        awsconfig::check(&c.text, p, "config").is_ok(),
+        awsconfig::check(&c.text, p, &c.ours.account, "config").is_ok(),
         "no conflict generated"
     );
     let after = awsconfig::apply(&c.text, &c.ours);

@@ -10,6 +10,7 @@ use crate::{autostart, UiMsg};
 use astran_creds::export;
 use astran_creds::notify;
 use astran_creds::scheduler::Snapshot;
+use astran_creds::serve;
 use astran_creds::session::Session;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct TrayApp {
     look: Look,
     windows: Windows,
     clipboard: Clipboard,
+    /// The local credentials endpoint, while it runs.
+    endpoint: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn icon(look: Look) -> Icon {
@@ -46,7 +49,7 @@ impl TrayApp {
     ) -> Result<Self, String> {
         let now = OffsetDateTime::now_utc();
         let snap = Snapshot::default();
-        let (menu, handles) = build_menu(&snap, now);
+        let (menu, handles) = build_menu(&snap, now, false);
         let tray = TrayIconBuilder::new()
             .with_id(APP)
             .with_title("Astran credentials")
@@ -70,6 +73,7 @@ impl TrayApp {
             snap,
             look: Look::LoggedOut,
             clipboard: Clipboard::default(),
+            endpoint: None,
         })
     }
 
@@ -82,8 +86,9 @@ impl TrayApp {
             self.look = look;
         }
         let _ = self.tray.set_tooltip(Some(tooltip(&self.snap, now)));
-        if !self.menu.update(&self.snap, now) {
-            let (menu, handles) = build_menu(&self.snap, now);
+        let on = self.endpoint.is_some();
+        if !self.menu.update(&self.snap, now, on) {
+            let (menu, handles) = build_menu(&self.snap, now, on);
             self.tray.set_menu(Some(Box::new(menu)));
             self.menu = handles;
         }
@@ -115,6 +120,11 @@ impl TrayApp {
                 }
             }
             UiMsg::Menu(id) => return self.menu(&id),
+            UiMsg::EndpointFailed(why) => {
+                self.endpoint = None;
+                notify::message(APP, "Cannot start the local credentials endpoint", &why);
+                self.render();
+            }
             UiMsg::WindowClosed => self.wake.notify_one(),
             UiMsg::Quit => return false,
         }
@@ -135,6 +145,36 @@ impl TrayApp {
             }
             w.notify_one();
         });
+    }
+
+    /// Start or stop the local credentials endpoint (the same as `astran-creds serve`); on
+    /// start its two export lines go to the clipboard.
+    fn toggle_endpoint(&mut self) {
+        if let Some(task) = self.endpoint.take() {
+            task.abort();
+            log::info!("credentials endpoint stopped");
+            self.render();
+            return;
+        }
+        let (s, ui) = (self.session.clone(), self.ui.clone());
+        self.endpoint = Some(self.rt.spawn(async move {
+            let started = async {
+                let bound = serve::bind(None).await?;
+                let vars = bound.env(&s, None).await?;
+                Ok::<_, astran_creds::Error>((bound, vars))
+            };
+            match started.await {
+                Ok((bound, vars)) => {
+                    log::info!("credentials endpoint on 127.0.0.1:{}", bound.port());
+                    let _ = ui.send(UiMsg::Copy(serve::export_lines(&vars[..2])));
+                    bound.serve(s, None).await
+                }
+                Err(e) => {
+                    let _ = ui.send(UiMsg::EndpointFailed(e.to_string()));
+                }
+            }
+        }));
+        self.render();
     }
 
     fn menu(&mut self, id: &str) -> bool {
@@ -172,6 +212,7 @@ impl TrayApp {
                     notify::message(APP, "Cannot open the folder", &e);
                 }
             }
+            "endpoint" => self.toggle_endpoint(),
             "autostart" => {
                 let on = !autostart::is_enabled();
                 if let Err(e) = autostart::set_enabled(on) {

@@ -26,6 +26,8 @@ pub enum UiMsg {
     Info(String, String),
     /// Export lines to put on the clipboard.
     Copy(Secret),
+    /// The local credentials endpoint could not start.
+    EndpointFailed(String),
     WindowClosed,
     Quit,
 }

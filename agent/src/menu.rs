@@ -145,6 +145,7 @@ pub struct TrayMenu {
     names: Vec<String>,
     items: Vec<AccountItems>,
     autostart: CheckMenuItem,
+    endpoint: CheckMenuItem,
 }
 
 /// Before the first look, or when the config cannot be read: the default account, logged out.
@@ -175,7 +176,8 @@ fn shown(snap: &Snapshot) -> Vec<AccountStatus> {
 }
 
 /// Build the menu (one account: flat; several: a submenu each).
-pub fn build_menu(snap: &Snapshot, now: OffsetDateTime) -> (Menu, TrayMenu) {
+/// `endpoint_on`: the local credentials endpoint is running.
+pub fn build_menu(snap: &Snapshot, now: OffsetDateTime, endpoint_on: bool) -> (Menu, TrayMenu) {
     let views = shown(snap);
     let problem = snap.problem.as_deref();
     let menu = Menu::new();
@@ -211,8 +213,16 @@ pub fn build_menu(snap: &Snapshot, now: OffsetDateTime) -> (Menu, TrayMenu) {
         autostart::is_enabled(),
         None,
     );
+    let endpoint = CheckMenuItem::with_id(
+        "endpoint",
+        "Local credentials endpoint",
+        true,
+        endpoint_on,
+        None,
+    );
     let _ = menu.append(&PredefinedMenuItem::separator());
     let _ = menu.append(&MenuItem::with_id("settings", "Settings…", true, None));
+    let _ = menu.append(&endpoint);
     let _ = menu.append(&autostart);
     let _ = menu.append(&PredefinedMenuItem::separator());
     let _ = menu.append(&MenuItem::with_id("quit", "Quit", true, None));
@@ -223,13 +233,14 @@ pub fn build_menu(snap: &Snapshot, now: OffsetDateTime) -> (Menu, TrayMenu) {
             names,
             items,
             autostart,
+            endpoint,
         },
     )
 }
 
 impl TrayMenu {
     /// Update in place; `false` when the accounts changed and the menu must be rebuilt.
-    pub fn update(&self, snap: &Snapshot, now: OffsetDateTime) -> bool {
+    pub fn update(&self, snap: &Snapshot, now: OffsetDateTime, endpoint_on: bool) -> bool {
         let views = shown(snap);
         if views
             .iter()
@@ -242,6 +253,7 @@ impl TrayMenu {
             it.update(v, snap.problem.as_deref(), now);
         }
         self.autostart.set_checked(autostart::is_enabled());
+        self.endpoint.set_checked(endpoint_on);
         true
     }
 }

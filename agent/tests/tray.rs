@@ -120,6 +120,7 @@ fn tray_menu_follows_the_session_and_quits() {
             "Open credentials folder",
             "Log out (disabled)",
             "Settings…",
+            "Local credentials endpoint",
             "Start at login",
             "Quit"
         ]
@@ -671,4 +672,45 @@ fn the_menu_answers_while_the_identity_provider_hangs() {
     wait_for("the entry to go", Duration::from_secs(10), || {
         !entry.exists()
     });
+}
+
+/// "Local credentials endpoint" runs `serve`'s endpoint inside the agent while it is ticked.
+#[test]
+fn the_local_credentials_endpoint_toggles_from_the_menu() {
+    let env = Env::standard();
+    let agent = start_agent(&env);
+    assert_ok(&env.login(&[]), "login");
+    tray_click(&agent.service, "Local credentials endpoint");
+    let mut port = None;
+    wait_for("the endpoint to start", Duration::from_secs(10), || {
+        port = agent
+            .log()
+            .lines()
+            .filter_map(|l| l.split("credentials endpoint on 127.0.0.1:").nth(1))
+            .next_back()
+            .and_then(|p| p.trim().parse::<u16>().ok());
+        port.is_some()
+    });
+    let port = port.unwrap();
+    wait_for("the check mark", Duration::from_secs(5), || {
+        menu_labels(&tray_menu(&agent.service))
+            .contains(&"Local credentials endpoint [x]".to_string())
+    });
+    // it answers, and only with the token (which went to the clipboard)
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET /astran/credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    std::io::Read::read_to_string(&mut s, &mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    tray_click(&agent.service, "Local credentials endpoint");
+    wait_for("the endpoint to stop", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+    assert!(
+        menu_labels(&tray_menu(&agent.service)).contains(&"Local credentials endpoint".to_string())
+    );
 }
