@@ -528,11 +528,11 @@ fn run_with_stdin(mut c: std::process::Command, input: &str) -> std::process::Ou
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut ch = c.spawn().unwrap();
-    ch.stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    // a refusal comes before the password is read: the pipe may be closed by then
+    match ch.stdin.take().unwrap().write_all(input.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r.unwrap(),
+    }
     ch.wait_with_output().unwrap()
 }
 
