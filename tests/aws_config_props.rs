@@ -18,10 +18,9 @@ mod common;
 use astran_creds::awsconfig::{self, OurProfile};
 use astran_creds::config::Service;
 use astran_creds::values::ProfileName;
+use common::PyChecker;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 const PROFILE: &str = "astran";
 
@@ -195,57 +194,21 @@ fn without_ours(text: &str) -> String {
     out
 }
 
-struct Botocore {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+fn check(boto: &mut PyChecker, c: &Case, after: &str, removed: &str) -> Option<String> {
+    let endpoints: serde_json::Map<String, serde_json::Value> = c
+        .ours
+        .endpoints
+        .iter()
+        .map(|(s, u)| (s.name().to_string(), u.clone().into()))
+        .collect();
+    let req = serde_json::json!({
+        "before": c.text, "after": after, "removed": removed, "profile": PROFILE,
+        "region": c.ours.region, "endpoints": endpoints,
+    });
+    boto.ask(&req)
 }
 
-impl Botocore {
-    fn start() -> Botocore {
-        let mut child = Command::new(common::venv_bin("python"))
-            .arg(common::root().join("tests/support/botocore_config_check.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the botocore checker (run scripts/setup.sh for the venv)");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Botocore {
-            child,
-            stdin: Some(stdin),
-            stdout,
-        }
-    }
-
-    fn check(&mut self, c: &Case, after: &str, removed: &str) -> Option<String> {
-        let endpoints: serde_json::Map<String, serde_json::Value> = c
-            .ours
-            .endpoints
-            .iter()
-            .map(|(s, u)| (s.name().to_string(), u.clone().into()))
-            .collect();
-        let req = serde_json::json!({
-            "before": c.text, "after": after, "removed": removed, "profile": PROFILE,
-            "region": c.ours.region, "endpoints": endpoints,
-        });
-        writeln!(self.stdin.as_mut().unwrap(), "{req}").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        let reply: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("checker said {line:?}: {e}"));
-        reply["why"].as_str().map(String::from)
-    }
-}
-
-impl Drop for Botocore {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-fn check_case(c: &Case, boto: &mut Botocore) -> Result<(), TestCaseError> {
+fn check_case(c: &Case, boto: &mut PyChecker) -> Result<(), TestCaseError> {
     let p = &c.ours.profile;
     prop_assert!(
         awsconfig::check(&c.text, p, &c.ours.account, "config").is_ok(),
@@ -270,7 +233,7 @@ fn check_case(c: &Case, boto: &mut Botocore) -> Result<(), TestCaseError> {
         "a second identical write changed the file"
     );
     let removed = awsconfig::remove(&after, p, c.ours.region.as_deref());
-    if let Some(why) = boto.check(c, &after, &removed) {
+    if let Some(why) = check(boto, c, &after, &removed) {
         return Err(TestCaseError::fail(format!(
             "botocore: {why}\nbefore:  {:?}\nafter:   {:?}\nremoved: {:?}",
             c.text, after, removed
@@ -291,7 +254,7 @@ fn our_config_sections_keep_every_other_byte_and_what_botocore_reads() {
         max_shrink_iters: 4096,
         ..Config::default()
     });
-    let boto = std::cell::RefCell::new(Botocore::start());
+    let boto = std::cell::RefCell::new(PyChecker::start("botocore_config_check.py"));
     let result = runner.run(&case(), |c| check_case(&c, &mut boto.borrow_mut()));
     if let Err(e) = result {
         panic!("{e}");

@@ -15,10 +15,9 @@
 mod common;
 
 use astran_creds::credfile;
+use common::PyChecker;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 const PROFILE: &str = "astran";
 const MANAGED: &[&str] = astran_creds::awsfile::MANAGED_KEYS;
@@ -262,52 +261,20 @@ fn without_ours(text: &str) -> (String, usize) {
     (out, count)
 }
 
-struct Botocore {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+fn check(
+    boto: &mut PyChecker,
+    before: &str,
+    after: &str,
+    entries: &[(String, String)],
+) -> Option<String> {
+    let req = serde_json::json!({
+        "before": before, "after": after, "profile": PROFILE,
+        "entries": entries, "managed": MANAGED,
+    });
+    boto.ask(&req)
 }
 
-impl Botocore {
-    fn start() -> Botocore {
-        let mut child = Command::new(common::venv_bin("python"))
-            .arg(common::root().join("tests/support/botocore_check.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the botocore checker (run scripts/setup.sh for the venv)");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Botocore {
-            child,
-            stdin: Some(stdin),
-            stdout,
-        }
-    }
-
-    fn check(&mut self, before: &str, after: &str, entries: &[(String, String)]) -> Option<String> {
-        let req = serde_json::json!({
-            "before": before, "after": after, "profile": PROFILE,
-            "entries": entries, "managed": MANAGED,
-        });
-        writeln!(self.stdin.as_mut().unwrap(), "{req}").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        let reply: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("checker said {line:?}: {e}"));
-        reply["why"].as_str().map(String::from)
-    }
-}
-
-impl Drop for Botocore {
-    fn drop(&mut self) {
-        // end of input: the checker exits and removes its scratch folder
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-fn check_case(c: &Case, boto: &mut Botocore) -> Result<(), TestCaseError> {
+fn check_case(c: &Case, boto: &mut PyChecker) -> Result<(), TestCaseError> {
     let entries: Vec<(&str, &str)> = c
         .entries
         .iter()
@@ -355,7 +322,7 @@ fn check_case(c: &Case, boto: &mut Botocore) -> Result<(), TestCaseError> {
         &after,
         "a second identical write changed the file"
     );
-    if let Some(why) = boto.check(&c.text, &after, &c.entries) {
+    if let Some(why) = check(boto, &c.text, &after, &c.entries) {
         return Err(TestCaseError::fail(format!(
             "botocore: {why}\nbefore: {:?}\nafter:  {:?}",
             c.text, after
@@ -376,7 +343,7 @@ fn writing_our_profile_keeps_every_other_byte_and_what_botocore_reads() {
         max_shrink_iters: 4096,
         ..Config::default()
     });
-    let boto = std::cell::RefCell::new(Botocore::start());
+    let boto = std::cell::RefCell::new(PyChecker::start("botocore_check.py"));
     let result = runner.run(&case(), |c| check_case(&c, &mut boto.borrow_mut()));
     if let Err(e) = result {
         panic!("{e}");

@@ -4,10 +4,9 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// The scene's S3 is moto, so the endpoint can hand out `AWS_ENDPOINT_URL_S3` too.
 fn scene() -> Env {
@@ -68,22 +67,7 @@ fn serve(env: &Env) -> Serving {
 
 /// One raw request (headers as given), the status and body.
 fn raw(port: u16, request: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp);
-    let resp = String::from_utf8_lossy(&resp).into_owned();
-    let status = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
+    raw_http(&format!("127.0.0.1:{port}"), request)
 }
 
 fn get(port: u16, host: &str, path: &str, auth: Option<&str>) -> (u16, String) {

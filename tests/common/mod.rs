@@ -181,16 +181,23 @@ pub fn http(method: &str, url: &str, body: &str) -> (u16, String) {
         .split_once('/')
         .map(|(h, p)| (h, format!("/{p}")))
         .unwrap_or((rest, "/".into()));
-    let mut s = TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    raw_http(
+        host,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
     )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
+}
+
+/// One request, written as given (any headers), to `addr`; the reply's status and body.
+pub fn raw_http(addr: &str, request: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp).into_owned();
     let status = resp
         .split(' ')
         .nth(1)
@@ -769,4 +776,48 @@ pub fn menu_labels(menu: &serde_json::Value) -> Vec<String> {
 pub fn tray_click(service: &str, label: &str) {
     let o = sni(&["click", service, label]);
     assert_ok(&o, &format!("click {label}"));
+}
+
+/// A Python checker in the venv (`tests/support/<script>`) that takes one JSON request per
+/// line and answers `{"ok": bool, "why": str or null}` per line; ended with its input.
+pub struct PyChecker {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl PyChecker {
+    pub fn start(script: &str) -> PyChecker {
+        let mut child = Command::new(venv_bin("python"))
+            .arg(root().join("tests/support").join(script))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the checker (run scripts/setup.sh for the venv)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        PyChecker {
+            child,
+            stdin: Some(stdin),
+            stdout,
+        }
+    }
+
+    /// Why the checker refused `req`, or `None`.
+    pub fn ask(&mut self, req: &serde_json::Value) -> Option<String> {
+        writeln!(self.stdin.as_mut().unwrap(), "{req}").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        let reply: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("checker said {line:?}: {e}"));
+        reply["why"].as_str().map(String::from)
+    }
+}
+
+impl Drop for PyChecker {
+    fn drop(&mut self) {
+        // end of input: the checker exits and removes its scratch folder
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
 }

@@ -12,11 +12,11 @@ configparser in non-strict mode, which keeps what it could read.
 
 import atexit
 import configparser
-import json
 import os
 import shutil
-import sys
 import tempfile
+
+from checker_loop import serve  # beside this script
 
 from botocore.configloader import raw_config_parse
 from botocore.exceptions import ConfigParseError
@@ -106,11 +106,4 @@ def check(req):
     return None
 
 
-for line in sys.stdin:
-    req = json.loads(line)
-    try:
-        why = check(req)
-    except Exception as e:  # a crash in the checker is a failed case, with its reason
-        why = "checker error: %r" % e
-    sys.stdout.write(json.dumps({"ok": why is None, "why": why}) + "\n")
-    sys.stdout.flush()
+serve(check)

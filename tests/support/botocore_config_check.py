@@ -7,11 +7,11 @@ or {"ok": false, "why": str}.
 """
 
 import atexit
-import json
 import os
 import shutil
-import sys
 import tempfile
+
+from checker_loop import serve  # beside this script
 
 from botocore.configloader import load_config
 
@@ -73,11 +73,4 @@ def check(req):
     return None
 
 
-for line in sys.stdin:
-    req = json.loads(line)
-    try:
-        why = check(req)
-    except Exception as e:  # a crash in the checker is a failed case, with its reason
-        why = "checker error: %r" % e
-    sys.stdout.write(json.dumps({"ok": why is None, "why": why}) + "\n")
-    sys.stdout.flush()
+serve(check)
