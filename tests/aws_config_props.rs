@@ -14,13 +14,15 @@
 //! `PROPTEST_CASES` sets the number of cases (default 2,000).
 
 mod common;
+mod props;
 
 use astran_creds::awsconfig::{self, OurProfile};
 use astran_creds::config::Service;
 use astran_creds::values::ProfileName;
 use common::PyChecker;
+use props::check_property;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 const PROFILE: &str = "astran";
 
@@ -244,19 +246,5 @@ fn check_case(c: &Case, boto: &mut PyChecker) -> Result<(), TestCaseError> {
 
 #[test]
 fn our_config_sections_keep_every_other_byte_and_what_botocore_reads() {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 4096,
-        ..Config::default()
-    });
-    let boto = std::cell::RefCell::new(PyChecker::start("botocore_config_check.py"));
-    let result = runner.run(&case(), |c| check_case(&c, &mut boto.borrow_mut()));
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    check_property(2_000, "botocore_config_check.py", &case(), check_case);
 }

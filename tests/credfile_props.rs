@@ -13,11 +13,13 @@
 //! small file, and printed.
 
 mod common;
+mod props;
 
 use astran_creds::credfile;
 use common::PyChecker;
+use props::check_property;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 const PROFILE: &str = "astran";
 const MANAGED: &[&str] = astran_creds::awsfile::MANAGED_KEYS;
@@ -333,19 +335,5 @@ fn check_case(c: &Case, boto: &mut PyChecker) -> Result<(), TestCaseError> {
 
 #[test]
 fn writing_our_profile_keeps_every_other_byte_and_what_botocore_reads() {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 4096,
-        ..Config::default()
-    });
-    let boto = std::cell::RefCell::new(PyChecker::start("botocore_check.py"));
-    let result = runner.run(&case(), |c| check_case(&c, &mut boto.borrow_mut()));
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    check_property(10_000, "botocore_check.py", &case(), check_case);
 }
