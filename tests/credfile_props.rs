@@ -184,25 +184,7 @@ fn case() -> impl Strategy<Value = Case> {
                 let i = at.index(sections.len() + 1);
                 sections.insert(i, s);
             }
-            let mut lines = pre;
-            for (h, b) in sections {
-                lines.push(h);
-                lines.extend(b);
-            }
-            let mut text = String::new();
-            for (n, l) in lines.iter().enumerate() {
-                text.push_str(l);
-                let last = n + 1 == lines.len();
-                if last && !final_nl {
-                    break;
-                }
-                let crlf = match ends {
-                    0 => false,
-                    1 => true,
-                    _ => mix[n % mix.len()],
-                };
-                text.push_str(if crlf { "\r\n" } else { "\n" });
-            }
+            let text = props::file_text(pre, sections, ends, &mix, final_nl);
             Case { text, entries }
         })
 }

@@ -26,3 +26,33 @@ pub fn check_property<S: proptest::strategy::Strategy>(
         panic!("{e}");
     }
 }
+
+/// A file from its preamble and sections (header, body lines): line ends LF (`ends` 0),
+/// CRLF (1) or mixed by `mix` (2), the last line ended or not.
+pub fn file_text(
+    pre: Vec<String>,
+    sections: Vec<(String, Vec<String>)>,
+    ends: u8,
+    mix: &[bool],
+    final_nl: bool,
+) -> String {
+    let mut lines = pre;
+    for (h, b) in sections {
+        lines.push(h);
+        lines.extend(b);
+    }
+    let mut text = String::new();
+    for (n, l) in lines.iter().enumerate() {
+        text.push_str(l);
+        if n + 1 == lines.len() && !final_nl {
+            break;
+        }
+        let crlf = match ends {
+            0 => false,
+            1 => true,
+            _ => mix[n % mix.len()],
+        };
+        text.push_str(if crlf { "\r\n" } else { "\n" });
+    }
+    text
+}
