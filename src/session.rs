@@ -71,6 +71,14 @@ pub struct Session {
     aws_config_path: Option<PathBuf>,
 }
 
+/// Whether credentials are written by a renewal or by a login (which may `force` our
+/// sections of `~/.aws/config` over the user's).
+#[derive(Debug, Clone, Copy)]
+enum Renewal {
+    Yes,
+    No { force: bool },
+}
+
 /// Run blocking work (files, keyring) on tokio's blocking threads; a panic there is ours.
 async fn off_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
@@ -219,7 +227,9 @@ impl Session {
         if password.is_empty() {
             return Err(Error::config("the password is empty"));
         }
-        if acct.write_aws_config && !req.force {
+        let writes_config =
+            acct.write_aws_config || acct.credential_mode == CredentialMode::Process;
+        if writes_config && !req.force {
             // before anything is written: a profile of the user's is not taken over
             let (file, p, a) = (
                 self.aws_config_file()?,
@@ -258,7 +268,7 @@ impl Session {
                 acct.duration_seconds,
             )
             .await?;
-        self.store_credentials(&acct, &role, &creds, req.force)
+        self.store_credentials(&acct, &role, &creds, Renewal::No { force: req.force })
             .await?;
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
@@ -374,21 +384,23 @@ impl Session {
     /// Where the tools will find `c`: our profile of the credentials file (static mode) or the
     /// keyring behind a `credential_process` line (process mode; never both, since botocore
     /// takes the file's keys over the process), and our sections of `~/.aws/config`. On a
-    /// renewal (`force` false, after a login) a profile the user has since taken over in
-    /// `~/.aws/config` is left as it is, and said in the log.
+    /// renewal in static mode, a profile the user has since taken over in `~/.aws/config` is
+    /// left as it is and said in the log (the keys are renewed all the same); at a login it
+    /// is an error.
     async fn store_credentials(
         &self,
         acct: &Account,
         role: &str,
         c: &Credentials,
-        force: bool,
+        when: Renewal,
     ) -> Result<()> {
-        let config = |r: Result<()>| match r {
-            Err(e) if !force => {
+        let force = matches!(when, Renewal::No { force: true });
+        let config = |r: Result<()>| match (r, when) {
+            (Err(e), Renewal::Yes) => {
                 log::warn!("account {}: ~/.aws/config not updated: {e}", acct.name);
                 Ok(())
             }
-            r => r,
+            (r, _) => r,
         };
         match acct.credential_mode {
             CredentialMode::Static => {
@@ -471,7 +483,7 @@ impl Session {
                 acct.duration_seconds,
             )
             .await?;
-        self.store_credentials(&acct, &rec.role_arn, &creds, false)
+        self.store_credentials(&acct, &rec.role_arn, &creds, Renewal::Yes)
             .await?;
         Ok(RefreshOutcome {
             account: acct.name,

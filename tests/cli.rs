@@ -1016,3 +1016,29 @@ fn process_mode_feeds_the_aws_cli_through_credential_process() {
         "aws s3 ls with the static keys",
     );
 }
+
+/// A profile the user takes over after a login: a renewal still renews the keys and leaves
+/// their `~/.aws/config` as they made it (saying so in the log); a new login refuses.
+#[test]
+fn a_renewal_leaves_a_profile_the_user_took_over_since() {
+    let env = Env::standard();
+    assert_ok(&env.login(&[]), "login");
+    let key = env.profile_value("astran", "aws_access_key_id").unwrap();
+    let cfg = std::fs::read_to_string(&env.aws_config).unwrap();
+    let theirs = cfg.replace("services = astran", "services = corp");
+    std::fs::write(&env.aws_config, &theirs).unwrap();
+    assert_ok(&env.run(&["refresh"], None), "refresh");
+    assert_ne!(
+        env.profile_value("astran", "aws_access_key_id").unwrap(),
+        key
+    );
+    assert_eq!(std::fs::read_to_string(&env.aws_config).unwrap(), theirs);
+    assert!(
+        env.log_text().contains("~/.aws/config not updated"),
+        "{}",
+        env.log_text()
+    );
+    let o = env.login(&[]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("services = corp"), "{:?}", text(&o));
+}
