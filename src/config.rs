@@ -18,6 +18,8 @@ pub const DEFAULT_DURATION: u32 = 3600;
 pub const MIN_DURATION: u32 = StsDuration::MIN;
 pub const MAX_DURATION: u32 = StsDuration::MAX;
 pub const DEFAULT_NOTICE_LEAD: u32 = 600;
+/// A permanent key older than this many days is worth a reminder.
+pub const DEFAULT_MAX_KEY_AGE_DAYS: u32 = 90;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -83,6 +85,10 @@ pub struct AccountConfig {
     /// `credential_process` line in `~/.aws/config`, the keys in the keyring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_mode: Option<CredentialMode>,
+    /// Remind (once a day) when a permanent key held in one of our profiles is older than
+    /// this many days (default 90).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_key_age_days: Option<u32>,
 }
 
 /// Where the tools get the temporary credentials from.
@@ -154,6 +160,12 @@ impl AccountConfig {
         if let Some(p) = &self.profile {
             ProfileName::parse(p).map_err(|e| ("profile", msg(e)))?;
         }
+        if self.max_key_age_days == Some(0) {
+            return Err((
+                "max_key_age_days",
+                "0 would remind of every key every day; use a number of days, like 90".into(),
+            ));
+        }
         if let Some(d) = self.duration_seconds {
             StsDuration::new(d).map_err(|e| ("duration_seconds", msg(e)))?;
         }
@@ -205,6 +217,7 @@ pub struct Account {
     pub ca_bundle: Option<PathBuf>,
     pub write_aws_config: bool,
     pub credential_mode: CredentialMode,
+    pub max_key_age_days: u32,
 }
 
 impl Account {
@@ -392,6 +405,7 @@ impl Config {
                 .map(|p| crate::paths::expand_tilde(Path::new(&p))),
             write_aws_config: c.write_aws_config.unwrap_or(true),
             credential_mode: c.credential_mode.unwrap_or_default(),
+            max_key_age_days: c.max_key_age_days.unwrap_or(DEFAULT_MAX_KEY_AGE_DAYS),
         })
     }
 }

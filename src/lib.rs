@@ -23,7 +23,9 @@ pub mod error;
 pub mod export;
 pub mod fsio;
 pub mod http;
+pub mod iam;
 pub mod idp;
+pub mod keys;
 pub mod logging;
 pub mod notify;
 #[cfg(unix)]

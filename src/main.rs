@@ -13,6 +13,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 
+mod keys_cli;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "astran-creds",
@@ -105,6 +107,12 @@ enum Command {
             value_name = "CMD"
         )]
         command: Vec<std::ffi::OsString>,
+    },
+    /// Permanent access keys (discouraged: temporary credentials are safer): create, list,
+    /// rotate, delete.
+    Keys {
+        #[command(subcommand)]
+        command: keys_cli::KeysCommand,
     },
     /// Print the credentials as environment variables: eval "$(astran-creds export)".
     Export {
@@ -315,6 +323,10 @@ async fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Exec { account, command } => return exec(session, account, command).await,
+        Command::Keys { command } => {
+            keys_cli::run(&session, command).await?;
+            tell_owner().await;
+        }
     }
     Ok(0)
 }
@@ -455,7 +467,7 @@ async fn tell_owner() {
     astran_creds::control::notify_reload().await;
 }
 
-fn write_stdout(s: &str) -> Result<()> {
+pub(crate) fn write_stdout(s: &str) -> Result<()> {
     let mut o = std::io::stdout().lock();
     o.write_all(s.as_bytes())
         .and_then(|_| o.flush())

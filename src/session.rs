@@ -80,7 +80,7 @@ enum Renewal {
 }
 
 /// Run blocking work (files, keyring) on tokio's blocking threads; a panic there is ours.
-async fn off_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn off_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -125,7 +125,7 @@ impl Session {
         &self.store
     }
 
-    fn http(&self, acct: &Account) -> Result<reqwest::Client> {
+    pub(crate) fn http(&self, acct: &Account) -> Result<reqwest::Client> {
         let mut clients = self.http.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = clients.get(&acct.ca_bundle) {
             return Ok(c.clone());
@@ -173,7 +173,7 @@ impl Session {
     }
 
     /// Credentials-file work (reads, and writes under the lock), off the async workers.
-    async fn files<T: Send + 'static>(
+    pub(crate) async fn files<T: Send + 'static>(
         &self,
         f: impl FnOnce(&CredentialsFile) -> Result<T> + Send + 'static,
     ) -> Result<T> {

@@ -232,6 +232,26 @@ pub fn moto_url() -> &'static str {
     })
 }
 
+/// moto that checks every signature and knows Astran's root account
+/// (`tests/support/moto_astran.py`): IAM, S3 and STS for the permanent keys, where a deleted
+/// or wrong key must be refused. One per scene (IAM's two keys per user are per moto), killed
+/// with the guard.
+pub fn moto_iam() -> (Guard, String) {
+    let port = free_port();
+    let child = Command::new(venv_bin("python"))
+        .arg(root().join("tests/support/moto_astran.py"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_astran.py");
+    let guard = Guard(child);
+    wait_for("moto (signatures checked)", Duration::from_secs(60), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (guard, format!("http://127.0.0.1:{port}"))
+}
+
 /// The private session bus (with gnome-keyring and a notification server), one per test
 /// binary.
 pub struct Bus {
@@ -433,6 +453,8 @@ pub struct Env {
     pub log_file: PathBuf,
     /// stdout and stderr of the runs, for the secrets scan.
     outputs: Mutex<Vec<(String, String)>>,
+    /// Secrets the scene learnt besides the IdP's and STS's (a permanent key's).
+    extra_secrets: Mutex<Vec<String>>,
 }
 
 impl Env {
@@ -458,7 +480,13 @@ impl Env {
             dir,
             extra_env: Vec::new(),
             outputs: Mutex::new(Vec::new()),
+            extra_secrets: Mutex::new(Vec::new()),
         }
+    }
+
+    /// One more secret for the scan at the end of the scene.
+    pub fn add_secret(&self, s: &str) {
+        self.extra_secrets.lock().unwrap().push(s.to_owned());
     }
 
     /// Write the scene's config file (`config.toml`).
@@ -646,6 +674,7 @@ impl Drop for Env {
         }
         let mut secrets: Vec<String> = self.idp.issued();
         secrets.push(PASSWORD.to_string());
+        secrets.extend(self.extra_secrets.lock().unwrap().iter().cloned());
         secrets.retain(|s| s.len() >= 12);
         let creds = std::fs::canonicalize(&self.creds).ok();
         let mut found = Vec::new();
