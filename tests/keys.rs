@@ -11,7 +11,7 @@ use std::process::Output;
 struct Scene {
     env: Env,
     moto: String,
-    _moto: Guard,
+    iam: MotoIam,
 }
 
 /// A logged-in account whose IAM, S3 and STS are one moto that checks signatures. The
@@ -19,7 +19,8 @@ struct Scene {
 const USERS_OWN: &str = "# my keys\r\n[work]\r\naws_access_key_id = AKIAUSERSOWN00000000\r\naws_secret_access_key = users-own-secret\r\n\r\n";
 
 fn scene() -> Scene {
-    let (guard, moto) = moto_iam();
+    let iam = MotoIam::start();
+    let moto = iam.url.clone();
     let upstream = format!("{moto}/");
     let idp = Idp::start(
         &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
@@ -31,11 +32,7 @@ fn scene() -> Scene {
     std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
     std::fs::write(&env.creds, USERS_OWN).unwrap();
     assert_ok(&env.login(&[]), "login");
-    Scene {
-        env,
-        moto,
-        _moto: guard,
-    }
+    Scene { env, moto, iam }
 }
 
 impl Scene {
@@ -351,11 +348,11 @@ fn the_two_key_limit_and_delete() {
 fn iam_refusals_have_their_exit_codes() {
     let s = scene();
     // an IAM that refuses the signature (the credentials of another moto's account)
-    let (_g, other) = moto_iam();
+    let other = MotoIam::start();
     let o = s
         .env
         .cmd(&["keys", "list"])
-        .env("ASTRAN_IAM_ENDPOINT", &other)
+        .env("ASTRAN_IAM_ENDPOINT", &other.url)
         .output()
         .unwrap();
     let (_, err) = common::text(&o);
@@ -374,4 +371,116 @@ fn iam_refusals_have_their_exit_codes() {
     let fresh = Env::new(Idp::start(&[], &[])).with_env("ASTRAN_IAM_ENDPOINT", &s.moto);
     let o = fresh.run(&["keys", "list"], None);
     assert_eq!(code(&o), Some(4), "{:?}", common::text(&o));
+}
+
+#[test]
+fn rotate_waits_for_a_new_key_that_iam_has_not_spread_yet() {
+    let s = scene();
+    assert_ok(&s.keys(&["create", "--yes"]), "keys create");
+    let (old, _) = s.permanent();
+    // IAM refuses a new key for 2 seconds: rotation proves it before it writes it
+    s.iam.faults(serde_json::json!({ "new_key_delay_secs": 2 }));
+    let t0 = std::time::Instant::now();
+    let o = s.keys(&["rotate", "--yes"]);
+    assert_ok(&o, "keys rotate (eventually consistent)");
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_secs(2),
+        "it did not wait for the key"
+    );
+    let (new, _) = s.permanent();
+    assert_ne!(new, old);
+    assert_eq!(s.list_ids(), vec![new]);
+}
+
+#[test]
+fn a_new_key_that_never_works_is_taken_back_and_the_profile_keeps_the_old_one() {
+    let s = scene();
+    assert_ok(&s.keys(&["create", "--yes"]), "keys create");
+    let (old, old_secret) = s.permanent();
+    let before = s.env.creds_text();
+    s.iam
+        .faults(serde_json::json!({ "new_key_delay_secs": 3600 }));
+    let o = s
+        .env
+        .cmd(&["keys", "rotate", "--yes"])
+        .env("ASTRAN_KEY_PROBE_SECS", "2")
+        .output()
+        .unwrap();
+    let (_, err) = common::text(&o);
+    assert_eq!(code(&o), Some(5), "{err}");
+    assert!(err.contains("deleted again") && err.contains(&old), "{err}");
+    assert_eq!(s.env.creds_text(), before, "the profile changed");
+    assert_eq!(
+        s.list_ids(),
+        vec![old.clone()],
+        "the new key was left at IAM"
+    );
+    s.iam.faults(serde_json::json!({}));
+    assert_ok(
+        &s.s3_mb_with(&old, &old_secret, "old-still-works"),
+        "the old key",
+    );
+}
+
+#[test]
+fn when_the_old_key_cannot_be_deleted_the_profile_holds_the_new_one_and_says_so() {
+    let s = scene();
+    assert_ok(&s.keys(&["create", "--yes"]), "keys create");
+    let (old, _) = s.permanent();
+    s.iam.faults(serde_json::json!({
+        "fail": { "DeleteAccessKey": { "status": 500, "code": "ServiceFailure" } }
+    }));
+    let o = s.keys(&["rotate", "--yes"]);
+    let (_, err) = common::text(&o);
+    assert_eq!(code(&o), Some(5), "{err}");
+    let (new, _) = s.permanent();
+    assert_ne!(new, old, "the profile does not hold the new key");
+    assert!(
+        err.contains(&new) && err.contains(&old) && err.contains(&format!("keys delete {old}")),
+        "{err}"
+    );
+    assert_ok(&s.s3_mb("astran-permanent", "new-key-works"), "the new key");
+    s.iam.faults(serde_json::json!({}));
+    let mut ids = s.list_ids();
+    ids.sort();
+    let mut both = vec![old.clone(), new];
+    both.sort();
+    assert_eq!(ids, both);
+    // what the message said to do works
+    assert_ok(&s.keys(&["delete", &old, "--yes"]), "keys delete OLD");
+}
+
+#[test]
+fn expired_temporary_credentials_are_renewed_and_the_call_made_once_more() {
+    let s = scene();
+    let before = s.env.profile_value("astran", "aws_access_key_id").unwrap();
+    s.iam.faults(serde_json::json!({
+        "fail": { "ListAccessKeys": { "status": 403, "code": "ExpiredToken", "message": "The security token included in the request is expired", "times": 1 } }
+    }));
+    let o = s.keys(&["list"]);
+    assert_ok(&o, "keys list after ExpiredToken");
+    let after = s.env.profile_value("astran", "aws_access_key_id").unwrap();
+    assert_ne!(before, after, "the temporary credentials were not renewed");
+    // a token that stays expired: exit 4
+    s.iam.faults(serde_json::json!({
+        "fail": { "ListAccessKeys": { "status": 403, "code": "ExpiredToken" } }
+    }));
+    let o = s.keys(&["list"]);
+    assert_eq!(code(&o), Some(4), "{:?}", common::text(&o));
+}
+
+#[test]
+fn throttling_is_retried_then_unavailable() {
+    let s = scene();
+    s.iam.faults(serde_json::json!({
+        "fail": { "ListAccessKeys": { "status": 400, "code": "Throttling", "message": "Rate exceeded", "times": 2 } }
+    }));
+    assert_ok(&s.keys(&["list"]), "keys list after two throttles");
+    s.iam.faults(serde_json::json!({
+        "fail": { "CreateAccessKey": { "status": 503, "code": "ServiceUnavailable" } }
+    }));
+    let before = s.env.creds_text();
+    let o = s.keys(&["create", "--yes"]);
+    assert_eq!(code(&o), Some(5), "{:?}", common::text(&o));
+    assert_eq!(s.env.creds_text(), before);
 }

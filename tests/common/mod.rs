@@ -235,21 +235,43 @@ pub fn moto_url() -> &'static str {
 /// moto that checks every signature and knows Astran's root account
 /// (`tests/support/moto_astran.py`): IAM, S3 and STS for the permanent keys, where a deleted
 /// or wrong key must be refused. One per scene (IAM's two keys per user are per moto), killed
-/// with the guard.
-pub fn moto_iam() -> (Guard, String) {
-    let port = free_port();
-    let child = Command::new(venv_bin("python"))
-        .arg(root().join("tests/support/moto_astran.py"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_astran.py");
-    let guard = Guard(child);
-    wait_for("moto (signatures checked)", Duration::from_secs(60), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    (guard, format!("http://127.0.0.1:{port}"))
+/// when dropped; faults through [`MotoIam::faults`].
+pub struct MotoIam {
+    pub url: String,
+    faults: PathBuf,
+    _guard: Guard,
+    _dir: tempfile::TempDir,
+}
+
+impl MotoIam {
+    pub fn start() -> MotoIam {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = dir.path().join("faults.json");
+        let port = free_port();
+        let child = Command::new(venv_bin("python"))
+            .arg(root().join("tests/support/moto_astran.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_ASTRAN_FAULTS", &faults)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_astran.py");
+        let guard = Guard(child);
+        wait_for("moto (signatures checked)", Duration::from_secs(60), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        MotoIam {
+            url: format!("http://127.0.0.1:{port}"),
+            faults,
+            _guard: guard,
+            _dir: dir,
+        }
+    }
+
+    /// Set the faults (see moto_astran.py); `{}` clears them.
+    pub fn faults(&self, json: serde_json::Value) {
+        std::fs::write(&self.faults, json.to_string()).unwrap();
+    }
 }
 
 /// The private session bus (with gnome-keyring and a notification server), one per test

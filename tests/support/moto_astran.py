@@ -16,8 +16,17 @@ Arguments are moto_server's. What differs from a stock moto_server:
   the caller, as at AWS. Astran answers UserName "root" for the root role's temporary
   credentials (its tutorial); the user `root` is made on first use, with every right. Stock moto
   resolves the user from the key given in the call (or fails for a temporary key).
+
+Faults, for the tests of what a failure leaves: the JSON file named by MOTO_ASTRAN_FAULTS
+(re-read at every request) may hold
+- `"fail": {"<Action>": {"status": 500, "code": "ServiceFailure", "times": N}}`: the action
+  answers that error (the first N times, or always);
+- `"new_key_delay_secs": S`: IAM's eventual consistency, a key refused (InvalidClientTokenId)
+  for S seconds after it was made.
 """
 
+import datetime
+import json
 import os
 import sys
 
@@ -28,7 +37,9 @@ import moto.settings  # noqa: E402
 moto.settings.INITIAL_NO_AUTH_ACTION_COUNT = float(os.environ["INITIAL_NO_AUTH_ACTION_COUNT"])
 
 from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
+from moto.core.exceptions import InvalidClientTokenIdError, _RESTError  # noqa: E402
 from moto.iam import access_control  # noqa: E402
+from moto.iam.models import iam_backends  # noqa: E402
 from moto.iam.responses import IamResponse  # noqa: E402
 from moto.sts.models import sts_backends  # noqa: E402
 
@@ -42,11 +53,52 @@ def is_astran_root(role_arn):
 
 
 real_authenticate = ActionAuthenticatorMixin._authenticate_and_authorize_action
+failed_so_far = {}
+
+
+def faults():
+    path = os.environ.get("MOTO_ASTRAN_FAULTS")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (TypeError, OSError, ValueError):
+        return {}
+
+
+def injected(action, f):
+    spec = f.get("fail", {}).get(action)
+    if not spec:
+        return
+    n = failed_so_far.get(action, 0)
+    if "times" in spec and n >= spec["times"]:
+        return
+    failed_so_far[action] = n + 1
+    error = type("Injected", (_RESTError,), {"code": spec.get("status", 500)})
+    raise error(spec.get("code", "ServiceFailure"), spec.get("message", "injected by the test"))
+
+
+def too_new(self, f):
+    delay = f.get("new_key_delay_secs")
+    auth = self.headers.get("Authorization", "")
+    key_id = auth.partition("Credential=")[2].partition("/")[0]
+    if not delay or not key_id.startswith("AKIA"):
+        return
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    for user in iam_backends[self.current_account]["aws"].users.values():
+        for key in user.access_keys:
+            if key.access_key_id == key_id:
+                created = key.create_date.replace(tzinfo=None)
+                if (now - created).total_seconds() < delay:
+                    raise InvalidClientTokenIdError()
 
 
 def authenticate(self, iam_request_cls, resource="*"):
-    if self._get_action() in UNSIGNED:
+    action = self._get_action()
+    if action in UNSIGNED:
         return
+    f = faults()
+    injected(action, f)
+    too_new(self, f)
     return real_authenticate(self, iam_request_cls, resource)
 
 
