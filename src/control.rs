@@ -5,6 +5,7 @@
 //! socket answering and stops.
 
 use crate::error::{Error, Result};
+use crate::keys::{KeyDeleted, KeyWritten, KeysReport};
 use crate::protocol::{
     parse_request, Done, LoggedOut, Pong, Reply, Request, Response, Settings, StatusReport,
     MAX_REQUEST,
@@ -31,6 +32,10 @@ pub struct Client {
 
 /// How long quick requests may take (ping, status, settings).
 pub const QUICK: Duration = Duration::from_secs(5);
+
+/// How long a permanent-key request may take: a renewal, IAM's retries, and a new key proved
+/// for up to a minute while IAM spreads it.
+pub const KEYS: Duration = Duration::from_secs(150);
 
 impl Client {
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -124,6 +129,33 @@ impl Client {
 
     pub async fn show_login(&self, account: Option<String>) -> Result<Done> {
         self.call(&Request::ShowLogin { account }, QUICK).await
+    }
+
+    pub async fn keys_list(&self, account: Option<String>) -> Result<KeysReport> {
+        self.call(&Request::KeysList { account }, KEYS).await
+    }
+
+    pub async fn keys_create(
+        &self,
+        account: Option<String>,
+        profile: Option<String>,
+    ) -> Result<KeyWritten> {
+        self.call(&Request::KeysCreate { account, profile }, KEYS)
+            .await
+    }
+
+    pub async fn keys_rotate(
+        &self,
+        account: Option<String>,
+        profile: Option<String>,
+    ) -> Result<KeyWritten> {
+        self.call(&Request::KeysRotate { account, profile }, KEYS)
+            .await
+    }
+
+    pub async fn keys_delete(&self, account: Option<String>, key_id: String) -> Result<KeyDeleted> {
+        self.call(&Request::KeysDelete { account, key_id }, KEYS)
+            .await
     }
 }
 

@@ -231,13 +231,15 @@ impl IamClient {
         action: &str,
         params: &[(&str, &str)],
     ) -> std::result::Result<String, Failure> {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action)
-            .append_pair("Version", VERSION);
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
-        let body = form.finish();
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", action)
+                .append_pair("Version", VERSION);
+            for (k, v) in params {
+                form.append_pair(k, v);
+            }
+            form.finish()
+        };
         let mut attempt = 0;
         loop {
             // signed anew each time: a signature is only good for a few minutes

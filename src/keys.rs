@@ -42,7 +42,17 @@ pub struct KeyRecord {
     pub user_name: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
+    /// When the last age reminder for it was shown (one a day, whoever shows it).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub reminded_at: Option<OffsetDateTime>,
 }
+
+/// Age reminders come at most this often per key.
+pub const REMIND_EVERY: time::Duration = time::Duration::days(1);
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct RecordsFile {
@@ -85,6 +95,8 @@ pub struct KeysReport {
     pub account: AccountName,
     pub user_name: String,
     pub max_key_age_days: u32,
+    /// Where `keys create` and `keys rotate` write without `--profile`.
+    pub default_profile: ProfileName,
     pub keys: Vec<KeyEntry>,
 }
 
@@ -110,6 +122,27 @@ pub struct OldKey {
     /// When it turned too old.
     #[serde(with = "time::serde::rfc3339")]
     pub due: OffsetDateTime,
+    /// When it was last reminded of.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub reminded_at: Option<OffsetDateTime>,
+}
+
+impl OldKey {
+    /// The reminder's words: (summary, body).
+    pub fn words(&self) -> (String, String) {
+        (
+            format!("Permanent key is {} days old", self.age_days),
+            format!(
+                "The access key {} in profile {} (account {}) was created {} days ago; keys older than {} days should be rotated. Rotate it from the tray, or with `astran-creds keys rotate --profile {}`.",
+                self.access_key_id,
+                self.profile,
+                self.account,
+                self.age_days,
+                self.max_key_age_days,
+                self.profile
+            ),
+        )
+    }
 }
 
 /// An access key id as IAM makes them (`AKIA…`): refused before any call when it is not one.
@@ -405,6 +438,7 @@ impl Session {
             access_key_id: key.access_key_id.clone(),
             user_name: key.user_name.clone(),
             created: key.created,
+            reminded_at: None,
         };
         if let Err(e) = self
             .edit_records(move |keys| {
@@ -528,6 +562,7 @@ impl Session {
             account: ctx.acct.name.clone(),
             user_name: list.user_name,
             max_key_age_days: ctx.acct.max_key_age_days,
+            default_profile: default_profile(&ctx.acct)?,
             keys: list
                 .keys
                 .into_iter()
@@ -734,28 +769,55 @@ impl Session {
                     access_key_id: r.access_key_id,
                     max_key_age_days: acct.max_key_age_days,
                     due,
+                    reminded_at: r.reminded_at,
                 });
             }
         }
         Ok(out)
     }
 
-    /// When the next of our keys turns too old (for the reminder's timer).
-    pub async fn next_key_due(&self) -> Result<Option<OffsetDateTime>> {
+    /// The old keys whose reminder is due now (none in the last day), and when the next
+    /// reminder will be due (a key turning too old, or a day after the last reminder).
+    pub async fn key_reminders(&self) -> Result<(Vec<OldKey>, Option<OffsetDateTime>)> {
         let records = self.records().await?;
         if records.is_empty() {
-            return Ok(None);
+            return Ok((Vec::new(), None));
         }
-        let cfg = self.config().await?;
         let now = self.clock().now();
-        Ok(records
-            .iter()
-            .filter_map(|r| {
-                let acct = cfg.account(&r.account).ok()?;
+        let old = self.old_keys().await?;
+        let cfg = self.config().await?;
+        let mut next: Option<OffsetDateTime> = None;
+        let mut earliest = |t: OffsetDateTime| next = Some(next.map_or(t, |n| n.min(t)));
+        for r in &records {
+            if let Ok(acct) = cfg.account(&r.account) {
                 let due = r.created + time::Duration::days(acct.max_key_age_days.into());
-                (due > now).then_some(due)
-            })
-            .min())
+                if due > now {
+                    earliest(due);
+                }
+            }
+        }
+        let mut due_now = Vec::new();
+        for k in old {
+            match k.reminded_at {
+                Some(t) if now - t < REMIND_EVERY => earliest(t + REMIND_EVERY),
+                _ => {
+                    earliest(now + REMIND_EVERY);
+                    due_now.push(k);
+                }
+            }
+        }
+        Ok((due_now, next))
+    }
+
+    /// Note that `profile`'s key was reminded of at `at`.
+    pub async fn mark_reminded(&self, profile: &ProfileName, at: OffsetDateTime) -> Result<()> {
+        let p = profile.clone();
+        self.edit_records(move |keys| {
+            for r in keys.iter_mut().filter(|r| r.profile == p) {
+                r.reminded_at = Some(at);
+            }
+        })
+        .await
     }
 }
 
@@ -793,6 +855,7 @@ mod tests {
             access_key_id: id.into(),
             user_name: "root".into(),
             created: time::macros::datetime!(2026-01-01 00:00 UTC),
+            reminded_at: None,
         };
         update_records(&path, |k| k.push(rec("a-permanent", "AKIA1"))).unwrap();
         update_records(&path, |k| k.push(rec("b-permanent", "AKIA2"))).unwrap();

@@ -11,6 +11,8 @@ pub enum NoticeKind {
     ExpiringSoon,
     RefreshFailing,
     Recovered,
+    /// A permanent key held in one of our profiles is older than `max_key_age_days`.
+    KeyOld,
 }
 
 impl NoticeKind {
@@ -24,8 +26,43 @@ impl NoticeKind {
 pub struct Notice {
     pub kind: NoticeKind,
     pub account: String,
+    /// The profile it is about, where that is not the account's own (a permanent key's).
+    pub profile: Option<String>,
     pub summary: String,
     pub body: String,
+}
+
+/// What a click on a notice's button asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// "Log in" (a notice that wants a login).
+    Login { account: String },
+    /// "Rotate" (a permanent key too old).
+    Rotate { account: String, profile: String },
+}
+
+impl Action {
+    /// The action a notice offers, if any, with its button's words.
+    pub fn of(n: &Notice) -> Option<(Action, &'static str)> {
+        match n.kind {
+            k if k.wants_login() => Some((
+                Action::Login {
+                    account: n.account.clone(),
+                },
+                "Log in",
+            )),
+            NoticeKind::KeyOld => n.profile.as_ref().map(|p| {
+                (
+                    Action::Rotate {
+                        account: n.account.clone(),
+                        profile: p.clone(),
+                    },
+                    "Rotate",
+                )
+            }),
+            _ => None,
+        }
+    }
 }
 
 pub trait Notifier: Send + Sync {
@@ -33,34 +70,34 @@ pub trait Notifier: Send + Sync {
     fn notify(&self, n: &Notice);
 }
 
-/// Called with the account when the user clicks "Log in" on a notice.
-pub type LoginAction = Arc<dyn Fn(String) + Send + Sync>;
+/// Called with the action when the user clicks a notice's button.
+pub type OnAction = Arc<dyn Fn(Action) + Send + Sync>;
 
 /// Desktop notifications (D-Bus `org.freedesktop.Notifications` on Linux).
 pub struct DesktopNotifier {
     app_name: String,
-    on_login: Option<LoginAction>,
+    on_action: Option<OnAction>,
 }
 
 impl DesktopNotifier {
     pub fn new(app_name: impl Into<String>) -> Self {
         DesktopNotifier {
             app_name: app_name.into(),
-            on_login: None,
+            on_action: None,
         }
     }
 
-    /// Offer "Log in" on the notices that want a login; `f` runs when it is clicked.
-    pub fn with_login_action(mut self, f: LoginAction) -> Self {
-        self.on_login = Some(f);
+    /// Offer the notices' actions ("Log in", "Rotate"); `f` runs when one is clicked.
+    pub fn with_actions(mut self, f: OnAction) -> Self {
+        self.on_action = Some(f);
         self
     }
 }
 
 impl Notifier for DesktopNotifier {
     fn notify(&self, n: &Notice) {
-        let action = match (&self.on_login, n.kind.wants_login()) {
-            (Some(f), true) => Some((n.account.clone(), f.clone())),
+        let action = match (&self.on_action, Action::of(n)) {
+            (Some(f), Some((a, label))) => Some((a, label, f.clone())),
             _ => None,
         };
         show(
@@ -85,15 +122,15 @@ fn show(
     summary: &str,
     body: &str,
     urgent: bool,
-    action: Option<(String, LoginAction)>,
+    action: Option<(Action, &'static str, OnAction)>,
 ) {
     let mut note = notify_rust::Notification::new();
     note.appname(app_name)
         .summary(summary)
         .body(body)
         .icon("dialog-password");
-    if action.is_some() {
-        note.action("default", "Log in").action("login", "Log in");
+    if let Some((_, label, _)) = &action {
+        note.action("default", label).action("act", label);
     }
     #[cfg(all(unix, not(target_os = "macos")))]
     note.urgency(if urgent {
@@ -107,10 +144,10 @@ fn show(
     std::thread::spawn(move || match note.show() {
         #[cfg(all(unix, not(target_os = "macos")))]
         Ok(handle) => {
-            if let Some((account, f)) = action {
+            if let Some((what, _, f)) = action {
                 handle.wait_for_action(|a| {
-                    if a == "default" || a == "login" {
-                        f(account);
+                    if a == "default" || a == "act" {
+                        f(what);
                     }
                 });
             }

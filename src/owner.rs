@@ -5,11 +5,12 @@
 use crate::config;
 use crate::control::{self, Handler};
 use crate::error::{Error, Result};
-use crate::notify::Notifier;
+use crate::notify::{Notice, NoticeKind, Notifier};
 use crate::protocol::{Done, LoggedOut, Pong, Request, Response, Settings, StatusReport};
 use crate::scheduler::{Scheduler, Snapshot};
 use crate::session::{LoginOutcome, LoginRequest, Session};
 use crate::state::Overlay;
+use crate::values::ProfileName;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -62,6 +63,7 @@ impl Owner {
             return Ok(Start::AlreadyRunning(socket));
         };
         log::info!("control socket {}", server.path().display());
+        let (handler_session, reminder_notifier) = (session.clone(), notifier.clone());
         let mut sched = Scheduler::new(session.clone(), notifier);
         let wake = sched.wake.clone();
         let views = sched.subscribe();
@@ -73,6 +75,12 @@ impl Owner {
             hooks,
         });
         let serve = tokio::spawn(server.serve(handler));
+        let reminders = tokio::spawn(remind_old_keys(
+            handler_session,
+            reminder_notifier,
+            views.clone(),
+            stop_rx.clone(),
+        ));
         let signals = tokio::spawn(signals(stop.clone(), wake.clone()));
         let scheduler = tokio::spawn(async move { sched.run(stop_rx).await });
         Ok(Start::Running(Owner {
@@ -80,7 +88,7 @@ impl Owner {
             views,
             stop,
             socket,
-            tasks: vec![serve, signals],
+            tasks: vec![serve, signals, reminders],
             scheduler,
         }))
     }
@@ -121,6 +129,59 @@ impl Owner {
         for t in self.tasks {
             t.abort();
             let _ = t.await;
+        }
+    }
+}
+
+/// The age reminders of permanent keys: once a day per key held in one of our profiles and
+/// older than its account's `max_key_age_days` (the day kept in the key records, so the tray
+/// and the daemon, or a restart, do not repeat it). Sleeps until the next one is due, and
+/// looks again whenever the scheduler does (a login, a reload, a `keys` command).
+async fn remind_old_keys(
+    session: Arc<Session>,
+    notifier: Arc<dyn Notifier>,
+    mut views: watch::Receiver<Snapshot>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let next = match session.key_reminders().await {
+            Ok((due, next)) => {
+                let now = session.clock().now();
+                for k in due {
+                    let (summary, body) = k.words();
+                    log::info!("account {}: {summary}", k.account);
+                    notifier.notify(&Notice {
+                        kind: NoticeKind::KeyOld,
+                        account: k.account.to_string(),
+                        profile: Some(k.profile.to_string()),
+                        summary,
+                        body,
+                    });
+                    if let Err(e) = session.mark_reminded(&k.profile, now).await {
+                        log::warn!("cannot note the key reminder: {e}");
+                    }
+                }
+                next
+            }
+            Err(e) => {
+                log::warn!("cannot check the age of the permanent keys: {e}");
+                Some(session.clock().now() + time::Duration::hours(1))
+            }
+        };
+        let clock = session.clock().clone();
+        let sleep = async {
+            match next {
+                Some(t) => clock.wait_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => {}
+            r = views.changed() => if r.is_err() { return },
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
         }
     }
 }
@@ -256,6 +317,26 @@ impl SessionHandler {
                 }
                 None => Err(Error::config("this agent has no login window")),
             },
+            Request::KeysList { account } => {
+                Ok(Response::Keys(s.keys_list(account.as_deref()).await?))
+            }
+            Request::KeysCreate { account, profile } => {
+                let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
+                let r = s.keys_create(account.as_deref(), profile).await;
+                self.wake.notify_one();
+                Ok(Response::KeyWritten(r?))
+            }
+            Request::KeysRotate { account, profile } => {
+                let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
+                let r = s.keys_rotate(account.as_deref(), profile).await;
+                self.wake.notify_one();
+                Ok(Response::KeyWritten(r?))
+            }
+            Request::KeysDelete { account, key_id } => {
+                let r = s.keys_delete(account.as_deref(), &key_id).await;
+                self.wake.notify_one();
+                Ok(Response::KeyDeleted(r?))
+            }
         }
     }
 }

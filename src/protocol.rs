@@ -4,11 +4,13 @@
 //! cross as `{kind, message, roles}` and come back as the same [`Error`].
 //!
 //! Requests: `{"cmd":"ping"}`, `status`, `login`, `refresh`, `logout`, `reload`,
-//! `get_settings`, `save_settings`, `show_login`. Replies: `{"ok":true,"result":…}` or
+//! `get_settings`, `save_settings`, `show_login`, `keys_list`, `keys_create`, `keys_rotate`,
+//! `keys_delete`. Replies: `{"ok":true,"result":…}` or
 //! `{"ok":false,"error":{"kind":"wrong_credentials","message":"…"}}`.
 
 use crate::config::{self, AccountConfig, Config};
 use crate::error::{Error, ErrorKind, Result, WireError};
+use crate::keys::{KeyDeleted, KeyWritten, KeysReport};
 use crate::secret::Secret;
 use crate::session::{LoginOutcome, RefreshOutcome};
 use crate::state::AccountStatus;
@@ -61,6 +63,31 @@ pub enum Request {
     ShowLogin {
         #[serde(default)]
         account: Option<String>,
+    },
+    /// The caller's permanent keys (`keys list`).
+    KeysList {
+        #[serde(default)]
+        account: Option<String>,
+    },
+    /// `keys create`; the window asked for the confirmation.
+    KeysCreate {
+        #[serde(default)]
+        account: Option<String>,
+        #[serde(default)]
+        profile: Option<String>,
+    },
+    /// `keys rotate`.
+    KeysRotate {
+        #[serde(default)]
+        account: Option<String>,
+        #[serde(default)]
+        profile: Option<String>,
+    },
+    /// `keys delete`.
+    KeysDelete {
+        #[serde(default)]
+        account: Option<String>,
+        key_id: String,
     },
 }
 
@@ -141,6 +168,9 @@ pub enum Response {
     Logout(LoggedOut),
     Settings(Settings),
     Done(Done),
+    Keys(KeysReport),
+    KeyWritten(KeyWritten),
+    KeyDeleted(KeyDeleted),
 }
 
 /// One reply line.

@@ -76,6 +76,7 @@ impl Scheduler {
             self.notifier.notify(&Notice {
                 kind,
                 account: account.to_owned(),
+                profile: None,
                 summary,
                 body,
             });

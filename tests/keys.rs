@@ -484,3 +484,79 @@ fn throttling_is_retried_then_unavailable() {
     assert_eq!(code(&o), Some(5), "{:?}", common::text(&o));
     assert_eq!(s.env.creds_text(), before);
 }
+
+/// Make the recorded key of `profile` `days` old (the records file is ours: it is where the
+/// creation date is kept, so this is how a test ages a key).
+fn age_key(s: &Scene, days: i64) {
+    let path = s.env.config.parent().unwrap().join("permanent-keys.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let created = time::OffsetDateTime::now_utc() - time::Duration::days(days);
+    doc["keys"][0]["created"] = created
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .into();
+    std::fs::write(&path, doc.to_string()).unwrap();
+}
+
+fn start_daemon(s: &Scene) -> Guard {
+    let mut cmd = s.env.cmd(&["daemon"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let g = Guard(cmd.spawn().unwrap());
+    wait_for(
+        "the daemon's socket",
+        std::time::Duration::from_secs(10),
+        || s.env.control_socket().exists(),
+    );
+    g
+}
+
+#[test]
+fn the_daemon_reminds_once_a_day_of_a_key_older_than_max_key_age_days() {
+    let s = scene();
+    s.env
+        .write_config("[accounts.default]\nmax_key_age_days = 30\n");
+    assert_ok(&s.keys(&["create", "--yes"]), "keys create");
+    let (id, _) = s.permanent();
+    let about = || notifications_about(&id);
+
+    // a young key: no reminder
+    let d = start_daemon(&s);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(d);
+    assert!(
+        about().is_empty(),
+        "a reminder for a new key: {:?}",
+        about()
+    );
+
+    // 31 days old with a limit of 30: one reminder, with the profile and what to do
+    age_key(&s, 31);
+    let d = start_daemon(&s);
+    wait_for(
+        "the key's age reminder",
+        std::time::Duration::from_secs(10),
+        || !about().is_empty(),
+    );
+    let n = about();
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(
+        n[0]["summary"].as_str().unwrap().contains("31 days"),
+        "{n:?}"
+    );
+    let body = n[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("astran-permanent") && body.contains("keys rotate"),
+        "{body}"
+    );
+    drop(d);
+    // not again the same day, even from a new daemon
+    let d = start_daemon(&s);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(d);
+    assert_eq!(about().len(), 1, "reminded twice in a day");
+    // a rotated key is young again: the list says so
+    assert_ok(&s.keys(&["rotate", "--yes"]), "keys rotate");
+    assert_eq!(s.list()["keys"][0]["age_days"], 0);
+}

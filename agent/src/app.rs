@@ -6,7 +6,7 @@ use crate::icon::{self, Look};
 use crate::menu::{build_menu, look_of, tooltip, TrayMenu};
 use crate::platform::{self, hhmm, Clipboard};
 use crate::window::Windows;
-use crate::{autostart, UiMsg};
+use crate::{autostart, KeyAction, UiMsg};
 use astran_creds::export;
 use astran_creds::notify;
 use astran_creds::scheduler::Snapshot;
@@ -102,6 +102,11 @@ impl TrayApp {
                 self.render();
             }
             UiMsg::OpenLogin(acct) => self.windows.open("--login", acct),
+            UiMsg::OpenKeys {
+                account,
+                action,
+                profile,
+            } => self.open_keys(account, action, profile),
             UiMsg::LoggedIn(o) => notify::message(
                 APP,
                 &format!("Logged in as {}", o.email),
@@ -177,6 +182,20 @@ impl TrayApp {
         self.render();
     }
 
+    /// The permanent-key confirmation window (`--keys <action>`).
+    fn open_keys(&self, account: String, action: KeyAction, profile: Option<String>) {
+        let mut args = vec![
+            "--keys".to_owned(),
+            action.name().to_owned(),
+            "--account".to_owned(),
+            account,
+        ];
+        if let Some(p) = profile {
+            args.extend(["--profile".to_owned(), p]);
+        }
+        self.windows.open_with(args);
+    }
+
     fn menu(&mut self, id: &str) -> bool {
         let (what, acct) = id
             .split_once(':')
@@ -213,6 +232,11 @@ impl TrayApp {
                 }
             }
             "endpoint" => self.toggle_endpoint(),
+            k if k.starts_with("key-") => {
+                if let (Some(action), Some(a)) = (KeyAction::parse(&k[4..]), acct) {
+                    self.open_keys(a, action, None);
+                }
+            }
             "autostart" => {
                 let on = !autostart::is_enabled();
                 if let Err(e) = autostart::set_enabled(on) {

@@ -9,7 +9,7 @@ mod menu;
 mod platform;
 mod window;
 
-use astran_creds::notify::{DesktopNotifier, Fanout, LogNotifier, Notifier};
+use astran_creds::notify::{Action, DesktopNotifier, Fanout, LogNotifier, Notifier};
 use astran_creds::owner::{Hooks, Owner, Start};
 use astran_creds::scheduler::Snapshot;
 use astran_creds::secret::Secret;
@@ -17,11 +17,42 @@ use astran_creds::session::{LoginOutcome, Session};
 use std::sync::mpsc;
 use std::sync::Arc;
 
+/// The "Permanent key…" items, each behind a confirmation window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    Create,
+    Rotate,
+    Delete,
+}
+
+impl KeyAction {
+    /// The window's `--keys` argument, and the menu id's prefix after `key-`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyAction::Create => "create",
+            KeyAction::Rotate => "rotate",
+            KeyAction::Delete => "delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyAction> {
+        [KeyAction::Create, KeyAction::Rotate, KeyAction::Delete]
+            .into_iter()
+            .find(|k| k.name() == s)
+    }
+}
+
 /// What the tray thread is told.
 pub enum UiMsg {
     Views(Snapshot),
     Menu(String),
     OpenLogin(Option<String>),
+    /// The permanent-key window: what to do, for which account and profile.
+    OpenKeys {
+        account: String,
+        action: KeyAction,
+        profile: Option<String>,
+    },
     LoggedIn(LoginOutcome),
     Info(String, String),
     /// Export lines to put on the clipboard.
@@ -77,12 +108,19 @@ fn run() -> i32 {
     let (ui_tx, ui_rx) = mpsc::channel::<UiMsg>();
     let notifier: Arc<dyn Notifier> = {
         let tx = ui_tx.clone();
-        let on_login = Arc::new(move |account: String| {
-            let _ = tx.send(UiMsg::OpenLogin(Some(account)));
+        let on_action = Arc::new(move |a: Action| {
+            let _ = tx.send(match a {
+                Action::Login { account } => UiMsg::OpenLogin(Some(account)),
+                Action::Rotate { account, profile } => UiMsg::OpenKeys {
+                    account,
+                    action: KeyAction::Rotate,
+                    profile: Some(profile),
+                },
+            });
         });
         Arc::new(Fanout(vec![
             Box::new(LogNotifier),
-            Box::new(DesktopNotifier::new(app::APP).with_login_action(on_login)),
+            Box::new(DesktopNotifier::new(app::APP).with_actions(on_action)),
         ]))
     };
     let hooks = {

@@ -120,6 +120,21 @@ impl AccountItems {
             None,
         ));
         push(&self.logout);
+        // permanent keys (discouraged, so out of the way): each item opens a confirmation
+        let keys = Submenu::with_id(format!("keys:{a}"), "Permanent key…", true);
+        for (action, label) in [
+            ("create", "Create…"),
+            ("rotate", "Rotate now"),
+            ("delete", "Delete…"),
+        ] {
+            let _ = keys.append(&MenuItem::with_id(
+                format!("key-{action}:{a}"),
+                label,
+                true,
+                None,
+            ));
+        }
+        push(&keys);
     }
 
     fn update(&self, v: &AccountStatus, problem: Option<&str>, now: OffsetDateTime) {

@@ -39,18 +39,24 @@ impl Windows {
 
     /// Open the window in `mode` (`--login`, `--settings`) unless one is open.
     pub fn open(&self, mode: &str, acct: Option<String>) {
+        let mut args = vec![mode.to_owned()];
+        if let Some(a) = acct {
+            args.extend(["--account".to_owned(), a]);
+        }
+        self.open_with(args);
+    }
+
+    /// Open the window with these arguments (`--keys rotate --account A --profile P`).
+    pub fn open_with(&self, args: Vec<String>) {
         if self.open.lock().unwrap().is_some() {
             log::info!("a window is already open");
             return;
         }
         let mut cmd = std::process::Command::new(Self::bin());
-        cmd.arg(mode).env(
+        cmd.args(&args).env(
             "ASTRAN_CONTROL_SOCKET",
             astran_creds::paths::control_socket(),
         );
-        if let Some(a) = acct {
-            cmd.args(["--account", &a]);
-        }
         // its stderr comes through us (copied to ours as it comes), so that a window that
         // cannot start says why in a notification instead of nothing happening on the click
         cmd.stderr(std::process::Stdio::piped());

@@ -119,6 +119,10 @@ fn tray_menu_follows_the_session_and_quits() {
             "Copy export lines (disabled)",
             "Open credentials folder",
             "Log out (disabled)",
+            "Permanent key…",
+            "Create…",
+            "Rotate now",
+            "Delete…",
             "Settings…",
             "Local credentials endpoint",
             "Start at login",
@@ -713,4 +717,107 @@ fn the_local_credentials_endpoint_toggles_from_the_menu() {
     assert!(
         menu_labels(&tray_menu(&agent.service)).contains(&"Local credentials endpoint".to_string())
     );
+}
+
+/// Is a window started by this agent running with these arguments?
+fn window_running(agent: &Agent, args: &str) -> bool {
+    Command::new("pgrep")
+        .args([
+            "-P",
+            &agent.pid().to_string(),
+            "-f",
+            &format!("astran-tray-window {args}"),
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+fn close_windows(agent: &Agent) {
+    let _ = Command::new("pkill")
+        .args(["-P", &agent.pid().to_string(), "-f", "astran-tray-window"])
+        .status();
+    wait_for("the window to close", Duration::from_secs(10), || {
+        !window_running(agent, "")
+    });
+}
+
+#[test]
+fn permanent_key_items_and_the_age_reminder_open_their_confirmation_window() {
+    let env = Env::standard()
+        .with_env("DISPLAY", display())
+        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+        .with_env("NO_AT_BRIDGE", "1");
+    // a permanent key of ours, 100 days old: its record (ours, beside the config) and the
+    // profile that holds it
+    let created = time::OffsetDateTime::now_utc() - time::Duration::days(100);
+    let created = created
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let key_id = format!("AKIATRAYTEST{:08}", std::process::id());
+    std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
+    std::fs::write(
+        env.config.parent().unwrap().join("permanent-keys.json"),
+        serde_json::json!({ "keys": [{
+            "account": "default", "profile": "astran-permanent", "access_key_id": key_id,
+            "user_name": "root", "created": created }] })
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(env.creds.parent().unwrap()).unwrap();
+    std::fs::write(
+        &env.creds,
+        format!("[astran-permanent]\naws_access_key_id = {key_id}\naws_secret_access_key = tray-test-secret\n"),
+    )
+    .unwrap();
+    let agent = start_agent(&env);
+
+    // the reminder, once, with a Rotate action that opens the rotate window for that profile
+    wait_for("the key's age reminder", Duration::from_secs(10), || {
+        !notifications_about(&key_id).is_empty()
+    });
+    let n = notifications_about(&key_id);
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(
+        n[0]["summary"].as_str().unwrap().contains("100 days"),
+        "{n:?}"
+    );
+    let actions = n[0]["actions"].as_array().unwrap();
+    assert!(actions.iter().any(|a| a == "Rotate"), "{actions:?}");
+    let o = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--type=method_call",
+            "--dest=org.freedesktop.Notifications",
+            "/org/freedesktop/Notifications",
+            "org.freedesktop.Notifications.Invoke",
+            &format!("uint32:{}", n[0]["id"].as_u64().unwrap()),
+            "string:default",
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
+        .output()
+        .unwrap();
+    assert_ok(&o, "click the reminder");
+    wait_for("the rotate window", Duration::from_secs(20), || {
+        window_running(
+            &agent,
+            "--keys rotate --account default --profile astran-permanent",
+        )
+    });
+    close_windows(&agent);
+
+    // each menu item opens its confirmation window
+    for (label, args) in [
+        ("Create…", "--keys create --account default"),
+        ("Delete…", "--keys delete --account default"),
+    ] {
+        tray_click(&agent.service, label);
+        wait_for(label, Duration::from_secs(20), || {
+            window_running(&agent, args)
+        });
+        close_windows(&agent);
+    }
+    // the agent did not remind twice
+    assert_eq!(notifications_about(&key_id).len(), 1);
 }

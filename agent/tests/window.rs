@@ -106,3 +106,152 @@ fn login_window_shows_errors_then_logs_in_and_closes() {
         }
     }
 }
+
+/// tauri-driver on free ports, with its output in the scene's folder.
+fn start_driver(env: &Env) -> (Guard, u16) {
+    let (port, native) = (free_port(), free_port());
+    let mut driver = env.command(tauri_driver());
+    driver
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env(
+            "PATH",
+            format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default()),
+        )
+        .stdout(std::fs::File::create(env.dir.path().join("tauri-driver.log")).unwrap())
+        .stderr(std::fs::File::create(env.dir.path().join("tauri-driver.err")).unwrap());
+    let guard = Guard(driver.spawn().unwrap());
+    wait_for("tauri-driver", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (guard, port)
+}
+
+#[test]
+fn keys_window_creates_rotates_and_deletes_a_permanent_key() {
+    let iam = MotoIam::start();
+    let upstream = format!("{}/", iam.url);
+    let idp = Idp::start(
+        &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
+        &["--sts-upstream", &upstream],
+    );
+    let env = Env::new(idp)
+        .with_env("DISPLAY", display())
+        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+        .with_env("NO_AT_BRIDGE", "1")
+        .with_env("ASTRAN_IAM_ENDPOINT", &iam.url)
+        .with_env("ASTRAN_S3_ENDPOINT", &iam.url);
+    assert_ok(&env.login(&[]), "login");
+    let mut agent = env.command(workspace_bin("astran-tray"));
+    agent
+        .env("ASTRAN_IDP_URL", &env.idp.token_url)
+        .env("ASTRAN_STS_ENDPOINT", &env.sts)
+        .env("ASTRAN_HTTP_TIMEOUT_SECS", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _agent = Guard(agent.spawn().unwrap());
+    wait_for("the agent's socket", Duration::from_secs(20), || {
+        env.control_socket().exists()
+    });
+    let (_driver, port) = start_driver(&env);
+    let shots = std::env::var_os("ASTRAN_KEEP_SHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env.dir.path().join("shots"));
+    std::fs::create_dir_all(&shots).unwrap();
+    let drive = |action: &str, key: Option<&str>| -> serde_json::Value {
+        let mut c = env.command(venv_bin("python"));
+        c.arg(root().join("tests/support/webdriver_keys.py"))
+            .args(["--driver", &format!("http://127.0.0.1:{port}")])
+            .args([
+                "--app",
+                workspace_bin("astran-tray-window").to_str().unwrap(),
+            ])
+            .args(["--action", action])
+            .args([
+                "--shot",
+                shots.join(format!("keys-{action}.png")).to_str().unwrap(),
+            ]);
+        if let Some(k) = key {
+            c.args(["--key", k]);
+        }
+        let o = c.output().unwrap();
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "keys window ({action}):\n{out}\n{err}");
+        let seen: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(
+            seen["closed"], true,
+            "the window closes with its Close button: {seen}"
+        );
+        seen
+    };
+    let permanent = || {
+        let id = env.profile_value("astran-permanent", "aws_access_key_id");
+        let secret = env.profile_value("astran-permanent", "aws_secret_access_key");
+        if let Some(s) = &secret {
+            env.add_secret(s);
+        }
+        (id, secret)
+    };
+
+    let seen = drive("create", None);
+    eprintln!("{seen}");
+    assert_eq!(seen["title"], "Astran permanent key");
+    assert!(
+        seen["warning"].as_str().unwrap().contains("recommend"),
+        "{seen}"
+    );
+    let (id, secret) = permanent();
+    let (id, secret) = (id.expect("a key in astran-permanent"), secret.unwrap());
+    let result = seen["result"].as_str().unwrap();
+    assert!(result.contains(&id) && result.contains("root"), "{seen}");
+    assert!(!result.contains(&secret), "the secret reached the window");
+    assert_ok(
+        &env.aws(&[
+            "--profile",
+            "astran-permanent",
+            "s3",
+            "mb",
+            "s3://keys-window-1",
+        ]),
+        "aws s3 mb with the key made in the window",
+    );
+
+    let seen = drive("rotate", None);
+    eprintln!("{seen}");
+    assert!(seen["warning"].is_null(), "{seen}");
+    let (new, _) = permanent();
+    let new = new.unwrap();
+    assert_ne!(new, id);
+    assert!(seen["result"].as_str().unwrap().contains(&id), "{seen}");
+
+    let seen = drive("delete", Some(&new));
+    eprintln!("{seen}");
+    assert_eq!(
+        seen["confirm_enabled_at_first"], false,
+        "delete needs a choice"
+    );
+    assert!(
+        seen["keys_listed"]
+            .as_str()
+            .unwrap()
+            .contains("astran-permanent"),
+        "{seen}"
+    );
+    assert!(
+        seen["result"]
+            .as_str()
+            .unwrap()
+            .contains("astran-permanent"),
+        "{seen}"
+    );
+    assert_eq!(permanent().0, None, "the profile is still there");
+    if std::env::var_os("ASTRAN_UPDATE_SCREENSHOTS").is_some() {
+        let dest = root().join("docs/screenshots");
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::copy(shots.join("keys-create.png"), dest.join("keys-create.png")).unwrap();
+    }
+}

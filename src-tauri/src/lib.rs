@@ -1,10 +1,13 @@
-//! The login and settings windows. Started by the tray agent (`--login [--account NAME]` or
-//! `--settings`), talking to it over its control socket; exits when the window closes. The
-//! password goes from the form to the agent over that socket and nowhere else.
+//! The login, settings and permanent-key windows. Started by the tray agent (`--login
+//! [--account NAME]`, `--settings`, or `--keys create|rotate|delete [--account NAME]
+//! [--profile P]`), talking to it over its control socket; exits when the window closes. The
+//! password goes from the form to the agent over that socket and nowhere else; a permanent
+//! key's secret never reaches the window (the agent writes it into the credentials file).
 
 use astran_creds::config::AccountConfig;
 use astran_creds::control::Client;
 use astran_creds::error::WireError;
+use astran_creds::keys::{KeyDeleted, KeyWritten, KeysReport};
 use astran_creds::protocol::{Done, Request, Settings, StatusReport};
 use astran_creds::secret::Secret;
 use astran_creds::session::LoginOutcome;
@@ -20,21 +23,36 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(90);
 struct Args {
     mode: String,
     account: Option<String>,
+    /// `--keys`: `create`, `rotate` or `delete`.
+    key_action: Option<String>,
+    profile: Option<String>,
+    /// The vendor's warning, as the CLI says it.
+    warning: &'static str,
 }
 
 fn parse_args() -> Args {
-    let mut mode = "login".to_string();
-    let mut account = None;
+    let mut args = Args {
+        mode: "login".into(),
+        account: None,
+        key_action: None,
+        profile: None,
+        warning: astran_creds::keys::WARNING,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--login" => mode = "login".into(),
-            "--settings" => mode = "settings".into(),
-            "--account" => account = it.next(),
+            "--login" => args.mode = "login".into(),
+            "--settings" => args.mode = "settings".into(),
+            "--keys" => {
+                args.mode = "keys".into();
+                args.key_action = it.next();
+            }
+            "--account" => args.account = it.next(),
+            "--profile" => args.profile = it.next(),
             _ => {}
         }
     }
-    Args { mode, account }
+    args
 }
 
 /// The agent that started this window (its socket is in `ASTRAN_CONTROL_SOCKET`). Errors
@@ -96,6 +114,32 @@ async fn status() -> Result<StatusReport, WireError> {
 }
 
 #[tauri::command]
+async fn keys_list(account: Option<String>) -> Result<KeysReport, WireError> {
+    wire(agent().keys_list(account).await)
+}
+
+#[tauri::command]
+async fn keys_create(
+    account: Option<String>,
+    profile: Option<String>,
+) -> Result<KeyWritten, WireError> {
+    wire(agent().keys_create(account, profile).await)
+}
+
+#[tauri::command]
+async fn keys_rotate(
+    account: Option<String>,
+    profile: Option<String>,
+) -> Result<KeyWritten, WireError> {
+    wire(agent().keys_rotate(account, profile).await)
+}
+
+#[tauri::command]
+async fn keys_delete(account: Option<String>, key_id: String) -> Result<KeyDeleted, WireError> {
+    wire(agent().keys_delete(account, key_id).await)
+}
+
+#[tauri::command]
 fn finish(app: tauri::AppHandle) {
     app.exit(0);
 }
@@ -109,6 +153,7 @@ pub fn run() {
             "Astran settings",
             (460.0, 690.0),
         ),
+        "keys" => ("keys", "keys.html", "Astran permanent key", (440.0, 470.0)),
         _ => ("login", "login.html", "Log in to Astran", (380.0, 500.0)),
     };
     let result = tauri::Builder::default()
@@ -119,6 +164,10 @@ pub fn run() {
             get_settings,
             save_settings,
             status,
+            keys_list,
+            keys_create,
+            keys_rotate,
+            keys_delete,
             finish
         ])
         .setup(move |app| {
