@@ -542,7 +542,8 @@ fn new_file_header() -> String {
          #   ca_bundle = \"/path/to/ca.pem\"   (extra trusted CAs; AWS_CA_BUNDLE overrides)\n\
          #   endpoints = {{ s3 = \"https://<tenant>.s3.astran.io\" }}   (sts, iam too; from the role ARN)\n\
          #   write_aws_config = true         (our profile's sections in ~/.aws/config)\n\
-         #   credential_mode = \"static\"      (or \"process\": credential_process in ~/.aws/config)\n\n"
+         #   credential_mode = \"static\"      (or \"process\": credential_process in ~/.aws/config)\n\
+         #   max_key_age_days = {DEFAULT_MAX_KEY_AGE_DAYS}          (remind to rotate a permanent key older than this)\n\n"
     )
 }
 

@@ -22,7 +22,7 @@ mod keys_cli;
     about = "Astran Continuity Cloud credentials for the AWS CLI and SDKs",
     after_help = "Exit codes: 0 ok, 1 unexpected error, 2 usage or configuration error, 3 wrong email or password,\n\
                   4 login required (session over), 5 service unavailable / timeout / malformed reply,\n\
-                  6 refused by the identity provider or STS, 7 local file or keyring error."
+                  6 refused by the identity provider, STS or IAM, 7 local file or keyring error."
 )]
 struct Cli {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.

@@ -132,6 +132,7 @@ pub struct Defaults {
     pub profile: String,
     pub duration_seconds: u32,
     pub notice_lead_seconds: u32,
+    pub max_key_age_days: u32,
 }
 
 impl Default for Defaults {
@@ -142,6 +143,7 @@ impl Default for Defaults {
             profile: config::DEFAULT_PROFILE.into(),
             duration_seconds: config::DEFAULT_DURATION,
             notice_lead_seconds: config::DEFAULT_NOTICE_LEAD,
+            max_key_age_days: config::DEFAULT_MAX_KEY_AGE_DAYS,
         }
     }
 }

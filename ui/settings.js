@@ -1,6 +1,6 @@
 "use strict";
 const TEXT = ["email", "token_url", "client_id", "sts_endpoint", "region", "profile"];
-const NUM = ["duration_seconds", "refresh_lead_seconds", "notice_lead_seconds"];
+const NUM = ["duration_seconds", "refresh_lead_seconds", "notice_lead_seconds", "max_key_age_days"];
 let loaded = null;
 
 async function init() {

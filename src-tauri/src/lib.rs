@@ -151,7 +151,7 @@ pub fn run() {
             "settings",
             "settings.html",
             "Astran settings",
-            (460.0, 690.0),
+            (460.0, 750.0),
         ),
         "keys" => ("keys", "keys.html", "Astran permanent key", (440.0, 470.0)),
         _ => ("login", "login.html", "Log in to Astran", (380.0, 500.0)),
