@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers that read what servers and users hand us: the access-token claims
-# decoder, the token endpoint's and STS's reply parsers, and the credentials-file editor
+# decoder, the token endpoint's, STS's and IAM's reply parsers, and the credentials-file editor
 # (with invariants: set reads back, set twice is a no-op, remove leaves no profile of ours,
 # other profiles never change). Not part of CI: it needs nightly and takes minutes.
 #
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(claims token_reply sts_reply credfile)
+[ ${#targets[@]} -gt 0 ] || targets=(claims token_reply sts_reply iam_reply credfile)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -13,6 +13,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 
+/// The binary's own modules live in src/cli/ (the library's are the other files of src/).
+#[path = "cli/keys.rs"]
 mod keys_cli;
 
 #[derive(Parser, Debug)]
