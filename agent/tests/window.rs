@@ -1,5 +1,6 @@
-//! The login window end to end: WebDriver (tauri-driver + WebKitWebDriver, under Xvfb) on
-//! the real Tauri window, talking to a running agent, which talks to the test IdP and moto.
+//! The login and permanent-key windows end to end: WebDriver (tauri-driver + WebKitWebDriver,
+//! under Xvfb) on the real Tauri window, talking to a running agent, which talks to the test
+//! IdP and moto.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -25,38 +26,9 @@ fn login_window_shows_errors_then_logs_in_and_closes() {
         .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
         .with_env("NO_AT_BRIDGE", "1");
     // the agent owns the session
-    let mut agent = env.command(workspace_bin("astran-tray"));
-    agent
-        .env("ASTRAN_IDP_URL", &env.idp.token_url)
-        .env("ASTRAN_STS_ENDPOINT", &env.sts)
-        .env("ASTRAN_HTTP_TIMEOUT_SECS", "3")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _agent = Guard(agent.spawn().unwrap());
-    wait_for("the agent's socket", Duration::from_secs(20), || {
-        env.control_socket().exists()
-    });
+    let _agent = start_agent(&env);
 
-    let (port, native) = (free_port(), free_port());
-    let mut driver = env.command(tauri_driver());
-    let driver_log = env.dir.path().join("tauri-driver.log");
-    driver
-        .args([
-            "--port",
-            &port.to_string(),
-            "--native-port",
-            &native.to_string(),
-        ])
-        .env(
-            "PATH",
-            format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default()),
-        )
-        .stdout(std::fs::File::create(&driver_log).unwrap())
-        .stderr(std::fs::File::create(env.dir.path().join("tauri-driver.err")).unwrap());
-    let _driver = Guard(driver.spawn().unwrap());
-    wait_for("tauri-driver", Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let (_driver, port) = start_driver(&env);
 
     let shots = env.dir.path().join("shots");
     let o = env
@@ -107,6 +79,22 @@ fn login_window_shows_errors_then_logs_in_and_closes() {
     }
 }
 
+/// The agent that owns the scene's session (the windows talk to it).
+fn start_agent(env: &Env) -> Guard {
+    let mut agent = env.command(workspace_bin("astran-tray"));
+    agent
+        .env("ASTRAN_IDP_URL", &env.idp.token_url)
+        .env("ASTRAN_STS_ENDPOINT", &env.sts)
+        .env("ASTRAN_HTTP_TIMEOUT_SECS", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let guard = Guard(agent.spawn().unwrap());
+    wait_for("the agent's socket", Duration::from_secs(20), || {
+        env.control_socket().exists()
+    });
+    guard
+}
+
 /// tauri-driver on free ports, with its output in the scene's folder.
 fn start_driver(env: &Env) -> (Guard, u16) {
     let (port, native) = (free_port(), free_port());
@@ -146,17 +134,7 @@ fn keys_window_creates_rotates_and_deletes_a_permanent_key() {
         .with_env("ASTRAN_IAM_ENDPOINT", &iam.url)
         .with_env("ASTRAN_S3_ENDPOINT", &iam.url);
     assert_ok(&env.login(&[]), "login");
-    let mut agent = env.command(workspace_bin("astran-tray"));
-    agent
-        .env("ASTRAN_IDP_URL", &env.idp.token_url)
-        .env("ASTRAN_STS_ENDPOINT", &env.sts)
-        .env("ASTRAN_HTTP_TIMEOUT_SECS", "3")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _agent = Guard(agent.spawn().unwrap());
-    wait_for("the agent's socket", Duration::from_secs(20), || {
-        env.control_socket().exists()
-    });
+    let _agent = start_agent(&env);
     let (_driver, port) = start_driver(&env);
     let shots = std::env::var_os("ASTRAN_KEEP_SHOTS")
         .map(std::path::PathBuf::from)

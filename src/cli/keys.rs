@@ -2,6 +2,7 @@
 //! operations (`astran_creds::keys`).
 
 use astran_creds::clock::rfc3339;
+use astran_creds::config::Account;
 use astran_creds::error::{Error, Result};
 use astran_creds::keys::{self, KeyWritten};
 use astran_creds::session::Session;
@@ -76,6 +77,22 @@ fn warn_all(out: &KeyWritten) {
     }
 }
 
+/// The account, and the permanent profile: `--profile` (checked before anything else) or the
+/// account's default.
+async fn target(
+    session: &Session,
+    account: Option<&str>,
+    profile: Option<&str>,
+) -> Result<(Account, ProfileName)> {
+    let profile = profile.map(ProfileName::parse).transpose()?;
+    let acct = session.account(account).await?;
+    let target = match profile {
+        Some(p) => p,
+        None => keys::default_profile(&acct)?,
+    };
+    Ok((acct, target))
+}
+
 pub async fn run(session: &Session, cmd: KeysCommand) -> Result<()> {
     match cmd {
         KeysCommand::Create {
@@ -83,12 +100,7 @@ pub async fn run(session: &Session, cmd: KeysCommand) -> Result<()> {
             profile,
             yes,
         } => {
-            let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
-            let acct = session.account(account.as_deref()).await?;
-            let target = match &profile {
-                Some(p) => p.clone(),
-                None => keys::default_profile(&acct)?,
-            };
+            let (acct, target) = target(session, account.as_deref(), profile.as_deref()).await?;
             eprintln!("astran-creds: {}", keys::WARNING);
             confirm(
                 &format!(
@@ -164,12 +176,7 @@ pub async fn run(session: &Session, cmd: KeysCommand) -> Result<()> {
             profile,
             yes,
         } => {
-            let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
-            let acct = session.account(account.as_deref()).await?;
-            let target = match &profile {
-                Some(p) => p.clone(),
-                None => keys::default_profile(&acct)?,
-            };
+            let (acct, target) = target(session, account.as_deref(), profile.as_deref()).await?;
             confirm(
                 &format!(
                     "Replace the permanent key in profile {target} with a new one and delete the old one?"
