@@ -30,7 +30,8 @@ dpkg --dry-run -i "$deb" >/dev/null
 dpkg-deb --info "$deb" | sed -n '1,20p'
 contents=$(dpkg-deb --contents "$deb")
 for f in ./usr/bin/astran-tray ./usr/bin/astran-tray-window ./usr/bin/astran-creds \
-         ./etc/xdg/autostart/astran-tray.desktop ./usr/share/applications/astran-tray.desktop; do
+         ./etc/xdg/autostart/astran-tray.desktop ./usr/share/applications/astran-tray.desktop \
+         ./etc/xdg/astran-tray/config.toml; do
   grep -Eq " \.?/?${f#./}\$" <<<"$contents" || { echo "missing in the package: $f"; exit 1; }
 done
 dpkg-deb -x "$deb" "$x"
@@ -41,4 +42,12 @@ done
 "$x/usr/bin/astran-creds" --version
 "$x/usr/bin/astran-tray" --version
 grep -q '^Exec=/usr/bin/astran-tray$' "$x/etc/xdg/autostart/astran-tray.desktop"
+# the example system config is all comments: it parses and sets nothing; uncommented, as an
+# administrator would, it parses and sets its keys
+sys=$x/etc/xdg/astran-tray/config.toml
+shown=$(ASTRAN_SYSTEM_CONFIG="$sys" HOME="$work" XDG_CONFIG_HOME="$work/cfg" "$x/usr/bin/astran-creds" config show --json)
+! grep -q '"source": "system"' <<<"$shown" || { echo "the example system config sets something"; exit 1; }
+sed -n '/^# locked/,$s/^# //p' "$sys" >"$work/uncommented.toml"
+shown=$(ASTRAN_SYSTEM_CONFIG="$work/uncommented.toml" HOME="$work" XDG_CONFIG_HOME="$work/cfg" "$x/usr/bin/astran-creds" config show --json)
+[ "$(grep -c '"source": "system"' <<<"$shown")" -ge 5 ] || { echo "the uncommented example system config does not apply"; exit 1; }
 echo "package: ok"

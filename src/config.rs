@@ -1,6 +1,9 @@
 //! Configuration: `$XDG_CONFIG_HOME/astran-tray/config.toml` (or `ASTRAN_CONFIG`), shared by
 //! the CLI and the tray. Environment variables from Astran's tutorial override the file.
 
+/// Company-wide defaults: the system config under the user's file.
+pub mod system;
+
 use crate::claims::RoleArn;
 use crate::error::{Error, Result};
 use crate::fsio::{self, FileLock};
@@ -8,6 +11,7 @@ use crate::values::{AccountName, Endpoint, ProfileName, StsDuration};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use system::SystemConfig;
 
 pub const DEFAULT_TOKEN_URL: &str =
     "https://astran.cloud-iam.com/auth/realms/root-accounts/protocol/openid-connect/token";
@@ -30,6 +34,9 @@ pub struct Config {
     pub default_account: Option<String>,
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
+    /// The company-wide defaults under the user's file (not part of it: never written).
+    #[serde(skip)]
+    pub system: Option<SystemConfig>,
 }
 
 /// One Astran login (an email at an identity provider) and the profile it feeds.
@@ -155,7 +162,7 @@ impl Service {
 
 impl AccountConfig {
     /// Check every value that could break a file or a request; `Err((key, message))`.
-    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+    pub(crate) fn check(&self) -> std::result::Result<(), (&'static str, String)> {
         let msg = |e: Error| e.to_string();
         if let Some(p) = &self.profile {
             ProfileName::parse(p).map_err(|e| ("profile", msg(e)))?;
@@ -247,6 +254,16 @@ impl Account {
     }
 }
 
+/// Log `msg` once per process (a config is resolved many times).
+fn warn_once(msg: &str) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if !said.iter().any(|m| m == msg) {
+        log::warn!("{msg}");
+        said.push(msg.to_owned());
+    }
+}
+
 /// Read a config file; a missing file is empty. Bytes that are not UTF-8 are the user's to
 /// fix (`config`); a file that cannot be read at all is `local_io`.
 fn read_text(path: &Path) -> Result<Option<String>> {
@@ -269,6 +286,17 @@ fn read_text(path: &Path) -> Result<Option<String>> {
 }
 
 impl Config {
+    /// The user's file with the system config under it ([`system`]): what every program
+    /// acts on. Writes go to the user's file alone ([`update_account`]).
+    pub fn load_effective(path: &Path) -> Result<Config> {
+        let mut cfg = Config::load(path)?;
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(p) = system::path_from_env(&env) {
+            cfg.system = system::load(&p)?;
+        }
+        Ok(cfg)
+    }
+
     /// Load the file; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Config> {
         match read_text(path)? {
@@ -333,6 +361,31 @@ impl Config {
         AccountName::parse(n)
     }
 
+    /// `config show`: every key of account `name`, its effective value and where it came from.
+    pub fn show(
+        &self,
+        name: &AccountName,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<system::AccountSettings> {
+        let acct = self.account_with_env(name, env)?;
+        let user = self
+            .accounts
+            .get(name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let merged = match &self.system {
+            Some(s) => s.merge(&user).0,
+            None => user.clone(),
+        };
+        Ok(system::show(
+            &acct,
+            &user,
+            &merged,
+            self.system.as_ref(),
+            env,
+        ))
+    }
+
     /// Resolve an account with defaults and the environment's overrides (`ASTRAN_IDP_URL`,
     /// `ASTRAN_IDP_CLIENT_ID`, `ASTRAN_USERNAME`, `ASTRAN_STS_ENDPOINT`, `ASTRAN_PROFILE`).
     pub fn account(&self, name: &AccountName) -> Result<Account> {
@@ -344,7 +397,35 @@ impl Config {
         name: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Account> {
-        let c = self.accounts.get(name).cloned().unwrap_or_default();
+        let user = self.accounts.get(name).cloned().unwrap_or_default();
+        let c = match &self.system {
+            Some(sys) => {
+                let (merged, ignored) = sys.merge(&user);
+                for key in ignored {
+                    warn_once(&format!(
+                        "account {name}: `{key}` in your config file is ignored: {} locks it",
+                        sys.path.display()
+                    ));
+                }
+                merged
+            }
+            None => user,
+        };
+        // a locked key is not taken from the environment either
+        let env = |var: &str| -> Option<String> {
+            let v = env(var)?;
+            let locked = self.system.as_ref().is_some_and(|s| {
+                system::ENV_KEYS
+                    .iter()
+                    .any(|(e, k)| *e == var && s.is_locked(k))
+            });
+            if locked {
+                warn_once(&format!("{var} is ignored: the system config locks it"));
+                return None;
+            }
+            Some(v)
+        };
+        let env = &env;
         // a value from the environment is checked here, naming the variable; the file's
         // values were checked when it was parsed
         let from_env = |var: &str, e: Error| Error::config(format!("{var}: {e}"));

@@ -14,6 +14,8 @@ use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 
 /// The binary's own modules live in src/cli/ (the library's are the other files of src/).
+#[path = "cli/config.rs"]
+mod config_cli;
 #[path = "cli/keys.rs"]
 mod keys_cli;
 
@@ -109,6 +111,12 @@ enum Command {
             value_name = "CMD"
         )]
         command: Vec<std::ffi::OsString>,
+    },
+    /// The effective settings and where each came from (system config, your file, the
+    /// environment).
+    Config {
+        #[command(subcommand)]
+        command: config_cli::ConfigCommand,
     },
     /// Permanent access keys (discouraged: temporary credentials are safer): create, list,
     /// rotate, delete.
@@ -325,6 +333,7 @@ async fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Exec { account, command } => return exec(session, account, command).await,
+        Command::Config { command } => config_cli::run(&session, command).await?,
         Command::Keys { command } => {
             keys_cli::run(&session, command).await?;
             tell_owner().await;

@@ -288,13 +288,13 @@ impl SessionHandler {
                 let cfg = s.config().await?;
                 let name = cfg.pick_name(None)?;
                 let email = cfg.account(&name)?.email;
-                Ok(Response::Settings(Settings {
+                Ok(Response::Settings(Box::new(Settings {
                     config: cfg,
                     default_account: name,
                     defaults: Default::default(),
                     email,
                     config_path: s.config_path.clone(),
-                }))
+                })))
             }
             Request::SaveSettings {
                 account,

@@ -168,7 +168,7 @@ pub enum Response {
     Login(LoginOutcome),
     Refresh(RefreshOutcome),
     Logout(LoggedOut),
-    Settings(Settings),
+    Settings(Box<Settings>),
     Done(Done),
     Keys(KeysReport),
     KeyWritten(KeyWritten),

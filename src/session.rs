@@ -138,7 +138,7 @@ impl Session {
     /// The config file as it is now (read off the async workers).
     pub async fn config(&self) -> Result<Config> {
         let path = self.config_path.clone();
-        off_worker(move || Config::load(&path)).await
+        off_worker(move || Config::load_effective(&path)).await
     }
 
     pub async fn account(&self, name: Option<&str>) -> Result<Account> {
