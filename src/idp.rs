@@ -18,6 +18,9 @@ pub struct TokenSet {
     /// Refresh-token lifetime, seconds; 0 means "does not expire" (offline tokens).
     pub refresh_expires_in: u64,
     pub obtained_at: OffsetDateTime,
+    /// The granted scope has `offline_access`: an offline session, which outlives SSO
+    /// Session Max.
+    pub offline: bool,
 }
 
 impl TokenSet {
@@ -36,6 +39,8 @@ struct TokenReply {
     refresh_token: Option<String>,
     expires_in: Option<u64>,
     refresh_expires_in: Option<u64>,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +162,10 @@ pub fn parse_token_reply(
             expires_in: r.expires_in.unwrap_or(300),
             refresh_expires_in: r.refresh_expires_in.unwrap_or(0),
             obtained_at,
+            offline: r
+                .scope
+                .as_deref()
+                .is_some_and(|s| s.split(' ').any(|x| x == "offline_access")),
         });
     }
     let err: Option<ErrorReply> = serde_json::from_slice(bytes).ok();
@@ -176,6 +185,11 @@ pub fn parse_token_reply(
                 ))),
             }
         }
+ (400, Some(e)) if e.error == "invalid_scope" => Err(Error::config(format!(
+            "the identity provider does not allow offline sessions (\"stay signed in\") for this client ({}: {}); set `offline = false` for the account in the config, or ask your administrator to add the offline_access scope to the client",
+            e.error,
+            e.error_description.unwrap_or_default()
+        ))),
         (400 | 401, Some(e)) if e.error == "invalid_client" || e.error == "unauthorized_client" => Err(Error::config(format!(
             "the identity provider does not accept the client id ({}: {}); check client_id in the config",
             e.error,
@@ -244,6 +258,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(offline.refresh_expires_at(), None);
+        assert!(
+            !t.offline && !offline.offline,
+            "no offline_access in the scope"
+        );
+        let granted = parse(200, r#"{"access_token":"A","refresh_expires_in":0,"refresh_token":"R","scope":"openid offline_access email profile"}"#, false).unwrap();
+        assert!(granted.offline);
+        let e = parse(400, r#"{"error":"invalid_scope","error_description":"Invalid scopes: openid offline_access"}"#, false).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Config);
+        assert!(e.to_string().contains("offline = false"), "{e}");
     }
 
     #[test]

@@ -263,14 +263,23 @@ async fn run(cli: Cli) -> Result<i32> {
                         .unwrap_or_else(|| "-".into())
                 };
                 for s in st {
+                    // an offline session's refresh token may have no end of its own: say so,
+                    // never a guess
+                    let session = match (s.offline_session, s.session_expires_at) {
+                        (true, Some(t)) => format!("offline session until {}", fmt(Some(t))),
+                        (true, None) => "offline session (no fixed end)".to_string(),
+                        (false, t) => format!("session until {}", fmt(t)),
+                    };
                     println!(
-                        "{}: {} (profile {}{}); credentials until {}, session until {}, next refresh {}",
+                        "{}: {} (profile {}{}); credentials until {}, {session}, next refresh {}",
                         s.account,
                         s.state.words(),
                         s.profile,
-                        s.email.as_deref().map(|e| format!(", {e}")).unwrap_or_default(),
+                        s.email
+                            .as_deref()
+                            .map(|e| format!(", {e}"))
+                            .unwrap_or_default(),
                         fmt(s.credentials_expire_at),
-                        fmt(s.session_expires_at),
                         fmt(s.next_refresh_at),
                     );
                 }

@@ -284,6 +284,7 @@ impl Session {
                 email: email.clone(),
                 role_arn: role.clone(),
                 sts_endpoint: sts_endpoint.clone(),
+                offline: tokens.offline,
             };
             if let Err(e) = self.save_record(&name, rec).await {
                 log::warn!("the login session could not be saved: {e}");

@@ -72,6 +72,10 @@ pub struct AccountStatus {
     pub credentials_expire_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub session_expires_at: Option<OffsetDateTime>,
+    /// An offline session ("stay signed in"): it outlives SSO Session Max; without a
+    /// `session_expires_at` it has no fixed end.
+    #[serde(default)]
+    pub offline_session: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     pub next_refresh_at: Option<OffsetDateTime>,
     /// Failed renewals in a row (known to a running owner only).
@@ -97,6 +101,7 @@ impl AccountStatus {
             role_arn: acct.role_arn.clone(),
             credentials_expire_at: None,
             session_expires_at: None,
+            offline_session: false,
             next_refresh_at: None,
             failures: 0,
             last_error: None,
@@ -156,6 +161,7 @@ pub fn derive(
         role_arn: rec.map(|r| r.role_arn.clone()).or(acct.role_arn.clone()),
         credentials_expire_at: exp,
         session_expires_at: session_end,
+        offline_session: logged_in && rec.is_some_and(|r| r.offline),
         next_refresh_at,
         failures: overlay.failures,
         last_error: overlay.last_error.clone(),

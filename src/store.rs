@@ -33,6 +33,9 @@ pub struct SessionRecord {
     pub email: String,
     pub role_arn: String,
     pub sts_endpoint: String,
+    /// An offline session (`offline_access` granted): it outlives SSO Session Max.
+    #[serde(default)]
+    pub offline: bool,
 }
 
 impl std::fmt::Debug for SessionRecord {
@@ -75,6 +78,7 @@ impl SessionRecord {
             email: "a@b.c".into(),
             role_arn: "arn:demo:iam::1:root".into(),
             sts_endpoint: "https://x".into(),
+            offline: end_in.is_none(),
         }
     }
 }
@@ -368,6 +372,7 @@ mod tests {
             email: "a@b.c".into(),
             role_arn: "arn".into(),
             sts_endpoint: "https://x".into(),
+            offline: false,
         };
         assert!(!format!("{r:?}").contains("eyJ"));
     }

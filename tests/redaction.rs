@@ -16,6 +16,7 @@ fn types_holding_secrets_debug_without_them() {
                 expires_in: 300,
                 refresh_expires_in: 1800,
                 obtained_at: time::OffsetDateTime::UNIX_EPOCH,
+                offline: true,
             }
         ),
         format!(
@@ -38,6 +39,7 @@ fn types_holding_secrets_debug_without_them() {
                 email: "a@b.c".into(),
                 role_arn: "arn:demo:iam::1:root".into(),
                 sts_endpoint: "https://demo.sts.astran.io".into(),
+                offline: false,
             }
         ),
         format!(

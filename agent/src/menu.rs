@@ -176,6 +176,7 @@ fn placeholder() -> AccountStatus {
         role_arn: None,
         credentials_expire_at: None,
         session_expires_at: None,
+        offline_session: false,
         next_refresh_at: None,
         failures: 0,
         last_error: None,

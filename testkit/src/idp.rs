@@ -149,6 +149,9 @@ pub struct Idp {
     /// HTTP status of `invalid_grant` "Invalid user credentials": 401 up to
     /// Keycloak 26.5, 400 from Keycloak 26.6 on.
     invalid_grant_status: u16,
+    /// The client has `offline_access` among its optional client scopes (Keycloak's default);
+    /// without it, asking for the scope is `invalid_scope`.
+    offline_scope: bool,
     users: HashMap<String, User>,
     sessions: HashMap<String, Session>,
     keys: Keys,
@@ -166,6 +169,7 @@ pub struct IdpConfig {
     pub issuer_base: String,
     pub lifetimes: Lifetimes,
     pub invalid_grant_status: u16,
+    pub offline_scope: bool,
 }
 
 fn param<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -187,6 +191,7 @@ impl Idp {
             issuer,
             lifetimes: cfg.lifetimes,
             invalid_grant_status: cfg.invalid_grant_status,
+            offline_scope: cfg.offline_scope,
             users: HashMap::new(),
             sessions: HashMap::new(),
             keys,
@@ -347,14 +352,17 @@ impl Idp {
     }
 
     /// Scope string of the client session, or Keycloak's invalid_scope error.
-    fn resolve_scope(requested: Option<&str>) -> Result<(String, bool, bool), OAuthError> {
+    fn resolve_scope(
+        requested: Option<&str>,
+        offline_scope: bool,
+    ) -> Result<(String, bool, bool), OAuthError> {
         let mut openid = false;
         let mut extra: Vec<&str> = Vec::new();
         if let Some(req) = requested {
             for s in req.split(' ').filter(|s| !s.is_empty()) {
                 if s == "openid" {
                     openid = true;
-                } else if OPTIONAL_SCOPES.contains(&s) {
+                } else if OPTIONAL_SCOPES.contains(&s) && (offline_scope || s != "offline_access") {
                     if !extra.contains(&s) {
                         extra.push(s);
                     }
@@ -400,7 +408,8 @@ impl Idp {
             Some(u) if param(form, "password") == Some(u.password.as_str()) => u.clone(),
             _ => return Err(bad_credentials),
         };
-        let (scope, openid, offline) = Self::resolve_scope(param(form, "scope"))?;
+        let (scope, openid, offline) =
+            Self::resolve_scope(param(form, "scope"), self.offline_scope)?;
         let sid = new_uuid();
         self.sessions.insert(
             sid.clone(),
@@ -646,6 +655,7 @@ mod tests {
                 issuer_base: "http://127.0.0.1:1/auth".into(),
                 lifetimes: l,
                 invalid_grant_status,
+                offline_scope: true,
             },
             keys,
         );

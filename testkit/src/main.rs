@@ -61,6 +61,10 @@ struct Cli {
     /// Generate a fresh RSA-2048 key at start-up instead of using the bundled one.
     #[arg(long)]
     generate_key: bool,
+    /// The client lacks `offline_access` among its optional client scopes: asking for it is
+    /// `invalid_scope`, as Keycloak answers (the scope is there by default).
+    #[arg(long)]
+    no_offline_scope: bool,
     /// The STS that `POST /sts` forwards to (moto in server mode) when no STS fault is set.
     #[arg(long, value_name = "URL")]
     sts_upstream: Option<String>,
@@ -150,6 +154,7 @@ async fn run(cli: Cli, keys: Keys) {
                 offline_idle: cli.offline_idle,
             },
             invalid_grant_status: cli.invalid_grant_status,
+            offline_scope: !cli.no_offline_scope,
         },
         keys,
     );
