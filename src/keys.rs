@@ -743,66 +743,63 @@ impl Session {
         })
     }
 
-    /// The keys held in our profiles that are older than their account's limit. No network:
-    /// the records and the credentials file only.
-    pub async fn old_keys(&self) -> Result<Vec<OldKey>> {
-        let records = self.records().await?;
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        let cfg = self.config().await?;
-        let now = self.clock().now();
-        let mut out = Vec::new();
-        for r in records {
-            let Ok(acct) = cfg.account(&r.account) else {
-                continue;
-            };
-            if self.held_key(&r.profile).await?.as_deref() != Some(&r.access_key_id) {
-                continue;
-            }
-            let due = r.created + time::Duration::days(acct.max_key_age_days.into());
-            if now >= due {
-                out.push(OldKey {
-                    age_days: (now - r.created).whole_days(),
-                    account: r.account,
-                    profile: r.profile,
-                    access_key_id: r.access_key_id,
-                    max_key_age_days: acct.max_key_age_days,
-                    due,
-                    reminded_at: r.reminded_at,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// The old keys whose reminder is due now (none in the last day), and when the next
-    /// reminder will be due (a key turning too old, or a day after the last reminder).
+    /// The keys held in our profiles that are older than their account's limit and whose
+    /// reminder is due now (none in the last day), and when the next reminder will be due (a
+    /// key turning too old, or a day after the last reminder). No network: the records, the
+    /// config and the credentials file only, each read once.
     pub async fn key_reminders(&self) -> Result<(Vec<OldKey>, Option<OffsetDateTime>)> {
         let records = self.records().await?;
         if records.is_empty() {
             return Ok((Vec::new(), None));
         }
-        let now = self.clock().now();
-        let old = self.old_keys().await?;
         let cfg = self.config().await?;
+        let held = {
+            let file = self.credentials_file()?;
+            let profiles: Vec<ProfileName> = records.iter().map(|r| r.profile.clone()).collect();
+            off_worker(move || -> Result<Vec<Option<String>>> {
+                let text = file.read()?;
+                Ok(profiles
+                    .iter()
+                    .map(|p| {
+                        crate::credfile::read_profile(&text, p.as_str())?
+                            .into_iter()
+                            .find(|(k, _)| k == "aws_access_key_id")
+                            .map(|(_, v)| v)
+                    })
+                    .collect())
+            })
+            .await?
+        };
+        let now = self.clock().now();
         let mut next: Option<OffsetDateTime> = None;
         let mut earliest = |t: OffsetDateTime| next = Some(next.map_or(t, |n| n.min(t)));
-        for r in &records {
-            if let Ok(acct) = cfg.account(&r.account) {
-                let due = r.created + time::Duration::days(acct.max_key_age_days.into());
-                if due > now {
-                    earliest(due);
-                }
-            }
-        }
         let mut due_now = Vec::new();
-        for k in old {
-            match k.reminded_at {
+        for (r, held) in records.into_iter().zip(held) {
+            let Ok(acct) = cfg.account(&r.account) else {
+                continue;
+            };
+            let due = r.created + time::Duration::days(acct.max_key_age_days.into());
+            if now < due {
+                earliest(due);
+                continue;
+            }
+            // only a key that our profile still holds is worth a reminder
+            if held.as_deref() != Some(&r.access_key_id) {
+                continue;
+            }
+            match r.reminded_at {
                 Some(t) if now - t < REMIND_EVERY => earliest(t + REMIND_EVERY),
                 _ => {
                     earliest(now + REMIND_EVERY);
-                    due_now.push(k);
+                    due_now.push(OldKey {
+                        age_days: (now - r.created).whole_days(),
+                        account: r.account,
+                        profile: r.profile,
+                        access_key_id: r.access_key_id,
+                        max_key_age_days: acct.max_key_age_days,
+                        due,
+                        reminded_at: r.reminded_at,
+                    });
                 }
             }
         }
