@@ -419,20 +419,7 @@ fn session_end_notifies_login_required_once_and_menu_says_so() {
     );
     // clicking the notification opens the login window
     let id = req["id"].as_u64().unwrap();
-    let o = Command::new("dbus-send")
-        .args([
-            "--session",
-            "--type=method_call",
-            "--dest=org.freedesktop.Notifications",
-            "/org/freedesktop/Notifications",
-            "org.freedesktop.Notifications.Invoke",
-            &format!("uint32:{id}"),
-            "string:default",
-        ])
-        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
-        .output()
-        .unwrap();
-    assert_ok(&o, "invoke the notification's action");
+    click_notification(id);
     wait_for(
         "the login window after the notification click",
         Duration::from_secs(10),
@@ -719,6 +706,25 @@ fn the_local_credentials_endpoint_toggles_from_the_menu() {
     );
 }
 
+/// Act as if the user clicked notification `id` (its default action), through the test
+/// notification server's `Invoke`.
+fn click_notification(id: u64) {
+    let o = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--type=method_call",
+            "--dest=org.freedesktop.Notifications",
+            "/org/freedesktop/Notifications",
+            "org.freedesktop.Notifications.Invoke",
+            &format!("uint32:{id}"),
+            "string:default",
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
+        .output()
+        .unwrap();
+    assert_ok(&o, "invoke the notification's action");
+}
+
 /// Is a window started by this agent running with these arguments?
 fn window_running(agent: &Agent, args: &str) -> bool {
     Command::new("pgrep")
@@ -785,20 +791,7 @@ fn permanent_key_items_and_the_age_reminder_open_their_confirmation_window() {
     );
     let actions = n[0]["actions"].as_array().unwrap();
     assert!(actions.iter().any(|a| a == "Rotate"), "{actions:?}");
-    let o = Command::new("dbus-send")
-        .args([
-            "--session",
-            "--type=method_call",
-            "--dest=org.freedesktop.Notifications",
-            "/org/freedesktop/Notifications",
-            "org.freedesktop.Notifications.Invoke",
-            &format!("uint32:{}", n[0]["id"].as_u64().unwrap()),
-            "string:default",
-        ])
-        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
-        .output()
-        .unwrap();
-    assert_ok(&o, "click the reminder");
+    click_notification(n[0]["id"].as_u64().unwrap());
     wait_for("the rotate window", Duration::from_secs(20), || {
         window_running(
             &agent,
