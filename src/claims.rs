@@ -11,6 +11,9 @@ pub const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 pub struct AccessClaims {
     /// `None` when the token has no role claim at all; `Some(vec![])` when it is empty.
     pub roles: Option<Vec<String>>,
+    /// Who logged in: `email`, else `preferred_username` (a browser or device login learns
+    /// it here).
+    pub email: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -50,7 +53,12 @@ pub fn decode(token: &str) -> Result<AccessClaims, ClaimsError> {
             Value::String(s) => vec![s.clone()],
             _ => vec![],
         });
-    Ok(AccessClaims { roles })
+    let email = ["email", "preferred_username"]
+        .iter()
+        .find_map(|k| obj.get(*k).and_then(Value::as_str))
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned);
+    Ok(AccessClaims { roles, email })
 }
 
 /// A parsed role ARN: `arn:<partition>:iam::<account>:<resource>`. The partition is the tenant.

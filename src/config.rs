@@ -50,6 +50,18 @@ pub struct AccountConfig {
     pub token_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// How to log in: `password` (default), `browser` (authorization code + PKCE) or
+    /// `device` (device authorization grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthKind>,
+    /// Keycloak's authorization endpoint (browser login); default: `token_url` with
+    /// `/token` replaced by `/auth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+    /// Keycloak's device authorization endpoint; default: `token_url` with `/token`
+    /// replaced by `/auth/device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_url: Option<String>,
     /// STS endpoint; default `https://<partition>.sts.astran.io` from the role ARN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sts_endpoint: Option<String>,
@@ -96,6 +108,29 @@ pub struct AccountConfig {
     /// this many days (default 90).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_key_age_days: Option<u32>,
+}
+
+/// How an account logs in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    /// Keycloak's password grant (Astran's root accounts).
+    #[default]
+    Password,
+    /// OpenID Connect authorization code with PKCE, in the user's browser.
+    Browser,
+    /// OAuth 2.0 device authorization grant (RFC 8628): a code to enter on another device.
+    Device,
+}
+
+impl AuthKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthKind::Password => "password",
+            AuthKind::Browser => "browser",
+            AuthKind::Device => "device",
+        }
+    }
 }
 
 /// Where the tools get the temporary credentials from.
@@ -191,6 +226,8 @@ impl AccountConfig {
         let e = self.endpoints.clone().unwrap_or_default();
         for (key, what, url) in [
             ("token_url", "token endpoint", &self.token_url),
+            ("authorize_url", "authorization endpoint", &self.authorize_url),
+            ("device_url", "device authorization endpoint", &self.device_url),
             ("sts_endpoint", "STS endpoint", &self.sts_endpoint),
             ("endpoints.s3", "S3 endpoint", &e.s3),
             ("endpoints.sts", "STS endpoint", &e.sts),
@@ -211,6 +248,12 @@ pub struct Account {
     pub email: Option<String>,
     pub token_url: Endpoint,
     pub client_id: String,
+    pub auth: AuthKind,
+    /// The authorization endpoint: configured, else derived from the token URL (`None` when
+    /// it does not end in `/token`).
+    pub authorize_url: Option<Endpoint>,
+    /// The device authorization endpoint, likewise.
+    pub device_url: Option<Endpoint>,
     /// The endpoints set for this account (environment, then the file), by service.
     pub endpoints: Vec<(Service, Endpoint)>,
     pub role_arn: Option<String>,
@@ -442,6 +485,19 @@ impl Config {
                 c.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL),
             )?,
         };
+        // Keycloak's endpoints sit beside the token endpoint
+        let beside_token = |what: &str, tail: &str| {
+            let base = token_url.as_str().strip_suffix("/token")?;
+            Endpoint::parse(what, &format!("{base}/{tail}")).ok()
+        };
+        let authorize_url = match &c.authorize_url {
+            Some(u) => Some(Endpoint::parse("authorization endpoint", u)?),
+            None => beside_token("authorization endpoint", "auth"),
+        };
+        let device_url = match &c.device_url {
+            Some(u) => Some(Endpoint::parse("device authorization endpoint", u)?),
+            None => beside_token("device authorization endpoint", "auth/device"),
+        };
         let file = c.endpoints.clone().unwrap_or_default();
         let mut endpoints = Vec::new();
         for service in Service::ALL {
@@ -473,6 +529,9 @@ impl Config {
             client_id: env("ASTRAN_IDP_CLIENT_ID")
                 .or(c.client_id)
                 .unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
+            auth: c.auth.unwrap_or_default(),
+            authorize_url,
+            device_url,
             role_arn: c.role_arn,
             region: c.region,
             profile,
@@ -579,6 +638,8 @@ pub fn save_settings(
         email: clean(settings.email),
         token_url: clean(settings.token_url),
         client_id: clean(settings.client_id),
+        authorize_url: clean(settings.authorize_url),
+        device_url: clean(settings.device_url),
         sts_endpoint: clean(settings.sts_endpoint),
         role_arn: clean(settings.role_arn),
         region: clean(settings.region),
@@ -611,6 +672,9 @@ fn new_file_header() -> String {
          #   email = \"you@example.com\"\n\
          #   token_url = \"{DEFAULT_TOKEN_URL}\"\n\
          #   client_id = \"{DEFAULT_CLIENT_ID}\"\n\
+         #   auth = \"password\"               (or \"browser\", \"device\": your company's SSO)\n\
+         #   authorize_url = \"…/protocol/openid-connect/auth\"          (from token_url)\n\
+         #   device_url = \"…/protocol/openid-connect/auth/device\"      (from token_url)\n\
          #   sts_endpoint = \"https://<tenant>.sts.astran.io\"   (from the role ARN)\n\
          #   role_arn = \"arn:<tenant>:iam::<id>:root\"         (when the token has several)\n\
          #   region = \"\"\n\

@@ -7,8 +7,8 @@
 use crate::error::{Error, Result};
 use crate::keys::{KeyDeleted, KeyWritten, KeysReport};
 use crate::protocol::{
-    parse_request, Done, LoggedOut, Pong, Reply, Request, Response, Settings, StatusReport,
-    MAX_REQUEST,
+    parse_request, Done, LoggedOut, LoginBegun, Pong, Reply, Request, Response, Settings,
+    StatusReport, MAX_REQUEST,
 };
 use crate::session::{LoginOutcome, RefreshOutcome};
 use serde::de::DeserializeOwned;
@@ -151,6 +151,25 @@ impl Client {
     ) -> Result<KeyWritten> {
         self.call(&Request::KeysRotate { account, profile }, KEYS)
             .await
+    }
+
+    /// Begin a browser or device login in the owner.
+    pub async fn login_begin(&self, req: Request) -> Result<LoginBegun> {
+        // the owner reaches the IdP first (and asks for a device code)
+        self.call(&req, Duration::from_secs(60)).await
+    }
+
+    /// Wait for the login begun for `account`; `timeout` is the login's own wait plus a margin.
+    pub async fn login_wait(
+        &self,
+        account: Option<String>,
+        timeout: Duration,
+    ) -> Result<LoginOutcome> {
+        self.call(&Request::LoginWait { account }, timeout).await
+    }
+
+    pub async fn login_cancel(&self, account: Option<String>) -> Result<Done> {
+        self.call(&Request::LoginCancel { account }, QUICK).await
     }
 
     pub async fn keys_delete(&self, account: Option<String>, key_id: String) -> Result<KeyDeleted> {

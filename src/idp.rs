@@ -1,4 +1,5 @@
-//! Keycloak's token endpoint: the password grant and the refresh-token grant.
+//! Keycloak's token endpoint: the password, authorization-code (PKCE), device-code and
+//! refresh-token grants, and the device authorization request (RFC 8628).
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -13,6 +14,8 @@ use time::OffsetDateTime;
 pub struct TokenSet {
     pub access_token: Secret,
     pub refresh_token: Option<Secret>,
+    /// The ID token (when the scope had `openid`): a browser login checks its nonce.
+    pub id_token: Option<Secret>,
     /// Access-token lifetime, seconds.
     pub expires_in: u64,
     /// Refresh-token lifetime, seconds; 0 means "does not expire" (offline tokens).
@@ -37,6 +40,8 @@ impl TokenSet {
 struct TokenReply {
     access_token: Option<String>,
     refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
     expires_in: Option<u64>,
     refresh_expires_in: Option<u64>,
     #[serde(default)]
@@ -74,6 +79,25 @@ pub enum Grant<'a> {
     Refresh {
         refresh_token: &'a Secret,
     },
+    /// The browser login's code, with its PKCE verifier and the redirect URI it was sent to.
+    Code {
+        code: &'a Secret,
+        verifier: &'a Secret,
+        redirect_uri: &'a str,
+    },
+    /// A device login's poll.
+    Device {
+        device_code: &'a Secret,
+    },
+}
+
+/// The scope asked for at login (the password grant adds `offline_access` the same way).
+pub fn login_scope(offline: bool) -> &'static str {
+    if offline {
+        "openid offline_access"
+    } else {
+        "openid"
+    }
 }
 
 impl IdpClient {
@@ -96,7 +120,93 @@ impl IdpClient {
         self.request(s, Grant::Refresh { refresh_token }).await
     }
 
+    /// Exchange a browser login's code (with its PKCE verifier) for tokens.
+    pub async fn code_grant(
+        &self,
+        s: &IdpSettings,
+        code: &Secret,
+        verifier: &Secret,
+        redirect_uri: &str,
+    ) -> Result<TokenSet> {
+        self.request(
+            s,
+            Grant::Code {
+                code,
+                verifier,
+                redirect_uri,
+            },
+        )
+        .await
+    }
+
+    /// One poll of a device login: `Ok(None)` while the user has not answered yet, with the
+    /// interval to wait before the next poll (longer after a `slow_down`).
+    pub async fn device_poll(
+        &self,
+        s: &IdpSettings,
+        device_code: &Secret,
+    ) -> Result<std::result::Result<TokenSet, DevicePending>> {
+        let (status, bytes, host, obtained_at) =
+            self.post_token(s, Grant::Device { device_code }).await?;
+        if status == 400 {
+            if let Ok(e) = serde_json::from_slice::<ErrorReply>(&bytes) {
+                match e.error.as_str() {
+                    "authorization_pending" => return Ok(Err(DevicePending::Pending)),
+                    "slow_down" => return Ok(Err(DevicePending::SlowDown)),
+                    _ => {}
+                }
+            }
+        }
+        parse_token_reply(
+            status,
+            &bytes,
+            &host,
+            &Grant::Device { device_code },
+            obtained_at,
+        )
+        .map(Ok)
+    }
+
+    /// Start a device login (RFC 8628 §3.1) at `device_url`.
+    pub async fn device_authorization(
+        &self,
+        s: &IdpSettings,
+        device_url: &str,
+    ) -> Result<DeviceAuthorization> {
+        let url = check_endpoint("device authorization endpoint", device_url)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &s.client_id)
+            .append_pair("scope", login_scope(s.offline))
+            .finish();
+        let resp = self
+            .http
+            .post(url.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
+        parse_device_reply(status, &bytes, url.host_str().unwrap_or("?"), &s.client_id)
+    }
+
     async fn request(&self, s: &IdpSettings, grant: Grant<'_>) -> Result<TokenSet> {
+        let (status, bytes, host, obtained_at) = self.post_token(s, grant).await?;
+        parse_token_reply(status, &bytes, &host, &grant, obtained_at)
+    }
+
+    /// POST a grant to the token endpoint: the reply's status, body and host, and when it
+    /// was asked.
+    async fn post_token(
+        &self,
+        s: &IdpSettings,
+        grant: Grant<'_>,
+    ) -> Result<(u16, bytes::Bytes, String, OffsetDateTime)> {
         let url = check_endpoint("token endpoint", &s.token_url)?;
         let mut form: Vec<(&str, &str)> = vec![("client_id", &s.client_id)];
         match &grant {
@@ -111,6 +221,20 @@ impl IdpClient {
             Grant::Refresh { refresh_token } => {
                 form.push(("grant_type", "refresh_token"));
                 form.push(("refresh_token", refresh_token.expose()));
+            }
+            Grant::Code {
+                code,
+                verifier,
+                redirect_uri,
+            } => {
+                form.push(("grant_type", "authorization_code"));
+                form.push(("code", code.expose()));
+                form.push(("redirect_uri", redirect_uri));
+                form.push(("code_verifier", verifier.expose()));
+            }
+            Grant::Device { device_code } => {
+                form.push(("grant_type", DEVICE_GRANT));
+                form.push(("device_code", device_code.expose()));
             }
         }
         let body = Secret::new(
@@ -134,7 +258,113 @@ impl IdpClient {
             .await
             .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
         let host = url.host_str().unwrap_or("?").to_owned();
-        parse_token_reply(status.as_u16(), &bytes, &host, &grant, obtained_at)
+        Ok((status.as_u16(), bytes, host, obtained_at))
+    }
+}
+
+/// RFC 8628's grant type.
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Why a device poll has no tokens yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevicePending {
+    /// `authorization_pending`: the user has not answered yet.
+    Pending,
+    /// `slow_down`: poll 5 seconds less often from now on (RFC 8628 §3.5).
+    SlowDown,
+}
+
+/// The device authorization reply (RFC 8628 §3.2).
+#[derive(Debug, Clone)]
+pub struct DeviceAuthorization {
+    pub device_code: Secret,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    pub expires_in: u64,
+    /// Seconds between polls (default 5).
+    pub interval: u64,
+}
+
+#[derive(Deserialize)]
+struct DeviceReply {
+    device_code: String,
+    user_code: String,
+    verification_uri: String,
+    #[serde(default)]
+    verification_uri_complete: Option<String>,
+    expires_in: u64,
+    #[serde(default)]
+    interval: Option<u64>,
+}
+
+/// The device authorization endpoint's reply. Pure, so it can be fuzzed. The URLs are shown
+/// to the user to open, so they must be https (or loopback http) like every endpoint.
+pub fn parse_device_reply(
+    status: u16,
+    bytes: &[u8],
+    host: &str,
+    client_id: &str,
+) -> Result<DeviceAuthorization> {
+    if (200..300).contains(&status) {
+        let r: DeviceReply = serde_json::from_slice(bytes).map_err(|_| {
+            Error::unavailable(format!(
+                "the identity provider at {host} sent a malformed device authorization reply (HTTP {status}); try again later"
+            ))
+        })?;
+        let shown = |what: &str, u: &str| -> Result<String> {
+            check_endpoint(what, u)
+                .map(|u| u.to_string())
+                .map_err(|e| {
+                    Error::refused(format!(
+                        "the identity provider at {host} gave a verification address that is not safe to open: {e}"
+                    ))
+                })
+        };
+        let printable = |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_graphic());
+        if r.device_code.is_empty() || !printable(&r.user_code) {
+            return Err(Error::unavailable(format!(
+                "the identity provider at {host} sent a device authorization reply without a usable code; try again later"
+            )));
+        }
+        return Ok(DeviceAuthorization {
+            device_code: Secret::new(r.device_code),
+            user_code: r.user_code,
+            verification_uri: shown("verification address", &r.verification_uri)?,
+            verification_uri_complete: r
+                .verification_uri_complete
+                .as_deref()
+                .map(|u| shown("verification address", u))
+                .transpose()?,
+            expires_in: r.expires_in.clamp(1, 24 * 3600),
+            interval: r.interval.unwrap_or(5).clamp(1, 60),
+        });
+    }
+    let err: Option<ErrorReply> = serde_json::from_slice(bytes).ok();
+    match (status, err) {
+        (400 | 401 | 403, Some(e)) if e.error == "unauthorized_client" || e.error == "invalid_client" => Err(Error::config(format!(
+            "the identity provider does not allow device logins for client {client_id} ({}: {}); use auth = \"browser\" for the account, or ask your administrator to enable the device grant",
+            e.error,
+            e.error_description.unwrap_or_default()
+        ))),
+        (_, e) => {
+            // the token endpoint's mapping is the same for the rest
+            let body = e.map(|e| serde_json::json!({"error": e.error, "error_description": e.error_description}).to_string());
+            let dc = Secret::new("");
+            let r = parse_token_reply(
+                status,
+                body.as_deref().unwrap_or("").as_bytes(),
+                host,
+                &Grant::Device { device_code: &dc },
+                OffsetDateTime::UNIX_EPOCH,
+            );
+            match r {
+                Err(e) => Err(e),
+                Ok(_) => Err(Error::unavailable(format!(
+                    "the identity provider at {host} sent an unexpected device authorization reply (HTTP {status}); try again later"
+                ))),
+            }
+        }
     }
 }
 
@@ -159,6 +389,7 @@ pub fn parse_token_reply(
         return Ok(TokenSet {
             access_token: Secret::new(access),
             refresh_token: r.refresh_token.filter(|t| !t.is_empty()).map(Secret::new),
+            id_token: r.id_token.filter(|t| !t.is_empty()).map(Secret::new),
             expires_in: r.expires_in.unwrap_or(300),
             refresh_expires_in: r.refresh_expires_in.unwrap_or(0),
             obtained_at,
@@ -177,6 +408,12 @@ pub fn parse_token_reply(
                 Grant::Refresh { .. } => Err(Error::login_required(format!(
                     "the login session has ended (the identity provider said: {desc}); log in again"
                 ))),
+                Grant::Code { .. } => Err(Error::login_required(format!(
+                    "the identity provider did not accept the browser login's code (it said: {desc}); nothing was written; log in again"
+                ))),
+                Grant::Device { .. } => Err(Error::login_required(format!(
+                    "the identity provider did not accept the device login (it said: {desc}); nothing was written; log in again"
+                ))),
                 Grant::Password { username, .. } if desc.eq_ignore_ascii_case("Invalid user credentials") || desc == "invalid_grant" => {
                     Err(Error::wrong_credentials(username, &desc))
                 }
@@ -185,7 +422,32 @@ pub fn parse_token_reply(
                 ))),
             }
         }
- (400, Some(e)) if e.error == "invalid_scope" => Err(Error::config(format!(
+        (400, Some(e)) if e.error == "expired_token" => Err(Error::login_required(format!(
+            "the device code expired before the login was approved ({}); nothing was written; log in again",
+            e.error_description.unwrap_or(e.error)
+        ))),
+        (400 | 403, Some(e)) if e.error == "access_denied" => Err(Error::new(
+            crate::ErrorKind::WrongCredentials,
+            format!(
+                "the login was denied ({}); nothing was written; log in again and approve it",
+                e.error_description.unwrap_or(e.error)
+            ),
+        )),
+        (400 | 401, Some(e))
+            if e.error == "unauthorized_client"
+                && matches!(grant, Grant::Password { .. })
+                && e.error_description.as_deref().is_some_and(|d| d.contains("direct access")) =>
+        {
+            Err(Error::config(format!(
+                "the identity provider does not allow password logins for this client (unauthorized_client: {}); log in with your browser: set auth = \"browser\" for the account, or run login --browser (login --device without a browser)",
+                e.error_description.unwrap_or_default()
+            )))
+        }
+        (400, Some(e)) if e.error == "not_allowed" => Err(Error::config(format!(
+            "the identity provider does not allow offline sessions (\"stay signed in\") for this user or client (not_allowed: {}); set `offline = false` for the account in the config, or ask your administrator",
+            e.error_description.unwrap_or_default()
+        ))),
+        (400, Some(e)) if e.error == "invalid_scope" => Err(Error::config(format!(
             "the identity provider does not allow offline sessions (\"stay signed in\") for this client ({}: {}); set `offline = false` for the account in the config, or ask your administrator to add the offline_access scope to the client",
             e.error,
             e.error_description.unwrap_or_default()

@@ -1,24 +1,28 @@
 //! astran-creds: the core of astran-tray.
 //!
-//! Logs in to Astran's Keycloak (password grant), reads the role ARNs from the access
+//! Logs in to Astran's Keycloak (password grant; or a browser login with PKCE, or a device
+//! login, for company realms), reads the role ARNs from the access
 //! token, assumes the role with STS `AssumeRoleWithWebIdentity`, writes the temporary
 //! credentials into the AWS shared credentials file, and keeps them fresh with the
 //! refresh-token grant. No Tauri or GTK here: the CLI (`src/main.rs`) and the tray agent are
 //! thin shells over [`session::Session`] and [`owner`].
 //!
 //! Who calls whom (no module imports one that imports it back):
-//! `owner` → `scheduler`, `control`, `protocol` → `session` → `idp`, `sts`, `store`,
+//! `owner` → `scheduler`, `control`, `protocol` → `login`, `keys` → `session` → `browser`,
+//! `device`, `idp`, `sts`, `store`,
 //! `awsfile` (→ `credfile`, `fsio`), `config` → `values`, `paths`; `state` and `plan` are pure
 //! and used by `session` and `scheduler`.
 
 pub mod awsconfig;
 pub mod awsfile;
+pub mod browser;
 pub mod claims;
 pub mod clock;
 pub mod config;
 #[cfg(unix)]
 pub mod control;
 pub mod credfile;
+pub mod device;
 pub mod error;
 pub mod export;
 pub mod fsio;
@@ -27,6 +31,7 @@ pub mod iam;
 pub mod idp;
 pub mod keys;
 pub mod logging;
+pub mod login;
 pub mod notify;
 #[cfg(unix)]
 pub mod owner;

@@ -1,7 +1,9 @@
 //! `astran-creds`, the headless CLI: a thin shell over the core's session facade and owner
 //! runtime. Every error is the core's, and its kind decides the exit code.
 
+use astran_creds::config::AuthKind;
 use astran_creds::error::{Error, Result};
+use astran_creds::session::LoginOutcome;
 use astran_creds::export;
 use astran_creds::notify::{DesktopNotifier, Fanout, LogNotifier, Notifier};
 use astran_creds::protocol::StatusReport;
@@ -18,6 +20,8 @@ use std::sync::Arc;
 mod config_cli;
 #[path = "cli/keys.rs"]
 mod keys_cli;
+#[path = "cli/login.rs"]
+mod login_cli;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,7 +42,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Log in with email and password, assume the role, write the profile.
+    /// Log in (with email and password, in the browser, or with a device code), assume the
+    /// role, write the profile.
     Login {
         #[arg(long)]
         account: Option<String>,
@@ -59,6 +64,16 @@ enum Command {
         /// section of ~/.aws/config instead of refusing.
         #[arg(long)]
         force: bool,
+        /// Log in with your browser (your company's sign-in: SSO, MFA, passkeys), whatever
+        /// the account's `auth` says.
+        #[arg(long, conflicts_with_all = ["device", "password_stdin"])]
+        browser: bool,
+        /// Log in with a code shown here, on any other device (for SSH sessions and servers).
+        #[arg(long, conflicts_with_all = ["browser", "password_stdin", "no_browser"])]
+        device: bool,
+        /// Browser login: print the address instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
     },
     /// Show each account's login and credentials state.
     Status {
@@ -160,6 +175,23 @@ enum NotifyTo {
     Log,
 }
 
+/// What every login prints, after telling a running owner.
+async fn logged_in(out: LoginOutcome) -> Result<i32> {
+    tell_owner().await;
+    if let Some(why) = &out.keyring_unavailable {
+        eprintln!(
+            "astran-creds: warning: no keyring service is reachable ({why}); the login session was not saved, so `refresh` and `daemon` will need a new login"
+        );
+    }
+    println!(
+        "profile {}: role {}, valid until {}",
+        out.profile,
+        out.role_arn,
+        astran_creds::clock::rfc3339(out.expires_at)
+    );
+    Ok(0)
+}
+
 /// Credentials handed out by `credential-process`/`export` are renewed first when fewer
 /// than this many seconds remain.
 pub const MIN_VALID_SECONDS: i64 = 300;
@@ -213,11 +245,31 @@ async fn run(cli: Cli) -> Result<i32> {
             duration,
             role_arn,
             force,
+            browser,
+            device,
+            no_browser,
         } => {
             // every value is checked before the password is asked for
             let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
             let duration = duration.map(StsDuration::new).transpose()?;
             let acct = session.account(account.as_deref()).await?;
+            let auth = match (browser || no_browser, device) {
+                (true, _) => AuthKind::Browser,
+                (_, true) => AuthKind::Device,
+                _ => acct.auth,
+            };
+            if auth != AuthKind::Password {
+                let req = LoginRequest {
+                    account,
+                    profile,
+                    duration_seconds: duration,
+                    role_arn,
+                    force,
+                    ..Default::default()
+                };
+                let out = login_cli::interactive(&session, req, auth, !no_browser).await?;
+                return logged_in(out).await;
+            }
             let email = match email.or(acct.email.clone()) {
                 Some(e) => e,
                 None => prompt_line("Email: ")?,
@@ -239,18 +291,7 @@ async fn run(cli: Cli) -> Result<i32> {
                     force,
                 })
                 .await?;
-            tell_owner().await;
-            if let Some(why) = &out.keyring_unavailable {
-                eprintln!(
-                    "astran-creds: warning: no keyring service is reachable ({why}); the login session was not saved, so `refresh` and `daemon` will need a new login"
-                );
-            }
-            println!(
-                "profile {}: role {}, valid until {}",
-                out.profile,
-                out.role_arn,
-                astran_creds::clock::rfc3339(out.expires_at)
-            );
+            return logged_in(out).await;
         }
         Command::Status { json } => {
             let st = session.status().await?;

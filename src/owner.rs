@@ -6,7 +6,12 @@ use crate::config;
 use crate::control::{self, Handler};
 use crate::error::{Error, Result};
 use crate::notify::{Notice, NoticeKind, Notifier};
-use crate::protocol::{Done, LoggedOut, Pong, Request, Response, Settings, StatusReport};
+use crate::config::AuthKind;
+use crate::error::WireError;
+use crate::login::LoginPrompt;
+use crate::protocol::{
+    Done, LoggedOut, LoginBegun, Pong, Request, Response, Settings, StatusReport,
+};
 use crate::scheduler::{Scheduler, Snapshot};
 use crate::session::{LoginOutcome, LoginRequest, Session};
 use crate::state::Overlay;
@@ -14,7 +19,8 @@ use crate::values::ProfileName;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -73,6 +79,7 @@ impl Owner {
             wake: wake.clone(),
             views: views.clone(),
             hooks,
+            pending: Mutex::new(HashMap::new()),
         });
         let serve = tokio::spawn(server.serve(handler));
         let reminders = tokio::spawn(remind_old_keys(
@@ -216,9 +223,125 @@ struct SessionHandler {
     /// The scheduler's last look: what it learned (failed renewals) is laid over `status`.
     views: watch::Receiver<Snapshot>,
     hooks: Hooks,
+    /// Browser and device logins begun through the socket and not yet waited for, by
+    /// account: the task that finishes each, and where its outcome lands.
+    pending: Mutex<HashMap<String, Waiter>>,
+}
+
+type Outcome = Option<std::result::Result<LoginOutcome, WireError>>;
+
+struct Waiter {
+    task: JoinHandle<()>,
+    outcome: watch::Receiver<Outcome>,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        // the pending login (and its listener) goes with the task
+        self.task.abort();
+    }
 }
 
 impl SessionHandler {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiter>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn login_begin(
+        &self,
+        account: Option<String>,
+        auth: Option<AuthKind>,
+        role_arn: Option<String>,
+        open_browser: bool,
+    ) -> Result<Response> {
+        let s = &self.session;
+        let acct = s.account(account.as_deref()).await?;
+        let name = acct.name.clone();
+        let auth = auth.unwrap_or(acct.auth);
+        // a new login replaces one still waiting for the same account
+        self.pending().remove(name.as_str());
+        let timeout = crate::browser::timeout_from_env()?;
+        let pending = s
+            .begin_login(
+                LoginRequest {
+                    account: Some(name.to_string()),
+                    role_arn,
+                    ..Default::default()
+                },
+                auth,
+            )
+            .await?;
+        let prompt = pending.prompt().clone();
+        if let (LoginPrompt::Browser { url }, true) = (&prompt, open_browser) {
+            if let Err(e) = crate::browser::open(url) {
+                log::warn!("account {name}: {e}");
+            }
+        }
+        let qr_svg = match &prompt {
+            LoginPrompt::Device { .. } => crate::device::qr_svg(prompt.address()),
+            LoginPrompt::Browser { .. } => None,
+        };
+        let (tx, rx) = watch::channel(None);
+        let (session, wake) = (s.clone(), self.wake.clone());
+        let task = tokio::spawn(async move {
+            let r = session.finish_login(pending, timeout).await;
+            if let Err(e) = &r {
+                log::warn!("login failed: {e}");
+            }
+            wake.notify_one();
+            let _ = tx.send(Some(r.map_err(|e| e.to_wire())));
+        });
+        self.pending().insert(
+            name.to_string(),
+            Waiter {
+                task,
+                outcome: rx,
+            },
+        );
+        Ok(Response::LoginBegun(LoginBegun {
+            account: name,
+            prompt,
+            qr_svg,
+        }))
+    }
+
+    async fn login_wait(&self, account: Option<String>) -> Result<Response> {
+        let name = self.session.account(account.as_deref()).await?.name;
+        let mut rx = self
+            .pending()
+            .get(name.as_str())
+            .map(|w| w.outcome.clone())
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "no browser or device login is waiting for account {name}; begin one first"
+                ))
+            })?;
+        let outcome = loop {
+            if let Some(o) = rx.borrow_and_update().clone() {
+                break o;
+            }
+            if rx.changed().await.is_err() {
+                // the task was cancelled (login_cancel, or a new login_begin)
+                break Err(Error::login_required(format!(
+                    "the login of account {name} was cancelled; nothing was written"
+                ))
+                .to_wire());
+            }
+        };
+        {
+            let mut p = self.pending();
+            if p.get(name.as_str()).is_some_and(|w| w.outcome.same_channel(&rx)) {
+                p.remove(name.as_str());
+            }
+        }
+        let o = outcome.map_err(Error::from_wire)?;
+        if let Some(f) = &self.hooks.on_login {
+            f(&o);
+        }
+        Ok(Response::Login(o))
+    }
+
+
     async fn answer(&self, req: Request) -> Result<Response> {
         let s = &self.session;
         match req {
@@ -288,11 +411,16 @@ impl SessionHandler {
                 let cfg = s.config().await?;
                 let name = cfg.pick_name(None)?;
                 let email = cfg.account(&name)?.email;
+                let mut auth = BTreeMap::new();
+                for n in cfg.account_names().into_iter().chain([name.clone()]) {
+                    auth.insert(n.to_string(), cfg.account(&n)?.auth);
+                }
                 Ok(Response::Settings(Box::new(Settings {
                     config: cfg,
                     default_account: name,
                     defaults: Default::default(),
                     email,
+                    auth,
                     config_path: s.config_path.clone(),
                 })))
             }
@@ -336,6 +464,24 @@ impl SessionHandler {
                 let r = s.keys_delete(account.as_deref(), &key_id).await;
                 self.wake.notify_one();
                 Ok(Response::KeyDeleted(r?))
+            }
+            Request::LoginBegin {
+                account,
+                auth,
+                role_arn,
+                open_browser,
+            } => {
+                self.login_begin(account, auth, role_arn, open_browser)
+                    .await
+            }
+            Request::LoginWait { account } => self.login_wait(account).await,
+            Request::LoginCancel { account } => {
+                let name = s.account(account.as_deref()).await?.name;
+                let was = self.pending().remove(name.as_str()).is_some();
+                if was {
+                    log::info!("account {name}: the login was cancelled");
+                }
+                Ok(Response::Done(Done {}))
             }
         }
     }

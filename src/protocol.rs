@@ -5,10 +5,11 @@
 //!
 //! Requests: `{"cmd":"ping"}`, `status`, `login`, `refresh`, `logout`, `reload`,
 //! `get_settings`, `save_settings`, `show_login`, `keys_list`, `keys_create`, `keys_rotate`,
-//! `keys_delete`. Replies: `{"ok":true,"result":…}` or
+//! `keys_delete`, `login_begin`, `login_wait`, `login_cancel`. Replies: `{"ok":true,"result":…}` or
 //! `{"ok":false,"error":{"kind":"wrong_credentials","message":"…"}}`.
 
-use crate::config::{self, AccountConfig, Config};
+use crate::config::{self, AccountConfig, AuthKind, Config};
+use crate::login::LoginPrompt;
 use crate::error::{Error, ErrorKind, Result, WireError};
 use crate::keys::{KeyDeleted, KeyWritten, KeysReport};
 use crate::secret::Secret;
@@ -89,6 +90,45 @@ pub enum Request {
         account: Option<String>,
         key_id: String,
     },
+    /// Begin a browser or device login (the login window): the owner binds the redirect
+    /// listener and opens the browser, or asks for the device code; the prompt comes back at
+    /// once. A login already waiting for the account is cancelled.
+    LoginBegin {
+        #[serde(default)]
+        account: Option<String>,
+        /// Default: the account's `auth`.
+        #[serde(default)]
+        auth: Option<AuthKind>,
+        #[serde(default)]
+        role_arn: Option<String>,
+        /// Browser login: open the user's browser (default true).
+        #[serde(default = "yes")]
+        open_browser: bool,
+    },
+    /// Wait for the login begun for the account to end: its outcome, or its error.
+    LoginWait {
+        #[serde(default)]
+        account: Option<String>,
+    },
+    /// Cancel the login begun for the account: its listener closes, nothing is written.
+    LoginCancel {
+        #[serde(default)]
+        account: Option<String>,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `login_begin`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoginBegun {
+    pub account: AccountName,
+    pub prompt: LoginPrompt,
+    /// The device login's address as an SVG QR code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_svg: Option<String>,
 }
 
 /// `ping`'s reply.
@@ -156,6 +196,10 @@ pub struct Settings {
     pub defaults: Defaults,
     /// The default account's email (with `ASTRAN_USERNAME` applied).
     pub email: Option<String>,
+    /// How each account logs in (its effective `auth`, the system config's applied), the
+    /// default account's among them.
+    #[serde(default)]
+    pub auth: std::collections::BTreeMap<String, AuthKind>,
     pub config_path: PathBuf,
 }
 
@@ -173,6 +217,7 @@ pub enum Response {
     Keys(KeysReport),
     KeyWritten(KeyWritten),
     KeyDeleted(KeyDeleted),
+    LoginBegun(LoginBegun),
 }
 
 /// One reply line.

@@ -181,7 +181,7 @@ impl Session {
         off_worker(move || f(&file)).await
     }
 
-    fn idp(&self, http: reqwest::Client) -> IdpClient {
+    pub(crate) fn idp(&self, http: reqwest::Client) -> IdpClient {
         IdpClient::new(http, self.clock.clone())
     }
 
@@ -201,8 +201,10 @@ impl Session {
         Ok(self.blocking(move |s| s.get(Slot::Password, &a)).await?)
     }
 
-    /// Password grant → role → STS → profile written → session kept.
-    pub async fn login(&self, req: LoginRequest) -> Result<LoginOutcome> {
+    /// The account a login acts on, with the request's overrides, checked before anything
+    /// is asked of the user or the IdP: a profile of the user's in `~/.aws/config` is not
+    /// taken over, and `process` mode needs a keyring.
+    pub(crate) async fn prepare_login(&self, req: &LoginRequest) -> Result<Account> {
         let cfg = self.config().await?;
         let name = cfg.pick_name(req.account.as_deref())?;
         let mut acct = cfg.account(&name)?;
@@ -212,6 +214,30 @@ impl Session {
         if let Some(d) = req.duration_seconds {
             acct.duration_seconds = d;
         }
+        let writes_config =
+            acct.write_aws_config || acct.credential_mode == CredentialMode::Process;
+        if writes_config && !req.force {
+            let (file, p, a) = (
+                self.aws_config_file()?,
+                acct.profile.clone(),
+                acct.name.clone(),
+            );
+            off_worker(move || file.check(&p, &a)).await?;
+        }
+        if acct.credential_mode == CredentialMode::Process {
+            if let Some(why) = self.store.degraded() {
+                return Err(Error::local_io(format!(
+                    "credential_mode = \"process\" keeps the credentials in the system keyring, and none is reachable ({why}); use credential_mode = \"static\""
+                )));
+            }
+        }
+        Ok(acct)
+    }
+
+    /// Password grant → role → STS → profile written → session kept.
+    pub async fn login(&self, req: LoginRequest) -> Result<LoginOutcome> {
+        let acct = self.prepare_login(&req).await?;
+        let name = acct.name.clone();
         let email = req.email.clone().or(acct.email.clone()).ok_or_else(|| {
             Error::config(format!(
                 "no email for account {name}; pass --email or set ASTRAN_USERNAME"
@@ -227,31 +253,34 @@ impl Session {
         if password.is_empty() {
             return Err(Error::config("the password is empty"));
         }
-        let writes_config =
-            acct.write_aws_config || acct.credential_mode == CredentialMode::Process;
-        if writes_config && !req.force {
-            // before anything is written: a profile of the user's is not taken over
-            let (file, p, a) = (
-                self.aws_config_file()?,
-                acct.profile.clone(),
-                acct.name.clone(),
-            );
-            off_worker(move || file.check(&p, &a)).await?;
-        }
-        if acct.credential_mode == CredentialMode::Process {
-            if let Some(why) = self.store.degraded() {
-                return Err(Error::local_io(format!(
-                    "credential_mode = \"process\" keeps the credentials in the system keyring, and none is reachable ({why}); use credential_mode = \"static\""
-                )));
-            }
-        }
         let http = self.http(&acct)?;
-        let settings = idp_settings(&acct);
         let tokens = self
-            .idp(http.clone())
-            .password_grant(&settings, &email, &password)
+            .idp(http)
+            .password_grant(&idp_settings(&acct), &email, &password)
             .await?;
+        self.complete_login(acct, &req, Some(email), tokens, Some(password))
+            .await
+    }
+
+    /// Every login's tail, whatever gave the tokens: role → STS → profile written → session
+    /// kept → config updated. `email` is the one typed (a password login), else the token's;
+    /// `password` is remembered or forgotten as the account says (a password login only).
+    pub(crate) async fn complete_login(
+        &self,
+        acct: Account,
+        req: &LoginRequest,
+        email: Option<String>,
+        tokens: TokenSet,
+        password: Option<Secret>,
+    ) -> Result<LoginOutcome> {
+        let name = acct.name.clone();
+        let http = self.http(&acct)?;
         let claims = decode_claims(&tokens)?;
+        let email = email.or(claims.email.clone()).ok_or_else(|| {
+            Error::refused(
+                "the access token names no user (no email or preferred_username claim), so no STS session name can be made; ask your administrator to map the email claim",
+            )
+        })?;
         let role = pick_role(
             claims.roles.as_deref(),
             req.role_arn.as_deref(),
@@ -294,13 +323,13 @@ impl Session {
         if let Some(why) = self.store.degraded() {
             keyring_unavailable = Some(why);
         }
-        let remember = req.remember_password.unwrap_or(acct.remember_password);
-        {
-            let (n, p) = (name.clone(), password.clone());
+        if let Some(password) = password {
+            let remember = req.remember_password.unwrap_or(acct.remember_password);
+            let n = name.clone();
             let res = self
                 .blocking(move |s| {
                     if remember {
-                        s.set(Slot::Password, &n, &p)
+                        s.set(Slot::Password, &n, &password)
                     } else {
                         s.delete(Slot::Password, &n)
                     }
@@ -314,17 +343,19 @@ impl Session {
             }
         }
         let several_roles = claims.roles.as_ref().is_some_and(|r| r.len() > 1);
-        let (req_profile, req_duration, req_role) = (
+        let (req_email, req_profile, req_duration, req_role, req_remember) = (
+            req.email.is_some(),
             req.profile.clone(),
             req.duration_seconds,
             req.role_arn.clone(),
+            req.remember_password,
         );
         let save_email = email.clone();
         let role_for_cfg = role.clone();
         let (cfg_path, cfg_name) = (self.config_path.clone(), name.clone());
         off_worker(move || {
             config::update_account(&cfg_path, &cfg_name, move |a| {
-                if a.email.is_none() || req.email.is_some() {
+                if a.email.is_none() || req_email {
                     a.email = Some(save_email);
                 }
                 if req_role.is_some() || (several_roles && a.role_arn.is_none()) {
@@ -336,7 +367,7 @@ impl Session {
                 if let Some(d) = req_duration {
                     a.duration_seconds = Some(d.seconds());
                 }
-                if let Some(r) = req.remember_password {
+                if let Some(r) = req_remember {
                     a.remember_password = Some(r);
                 }
             })
@@ -662,7 +693,7 @@ impl Session {
     }
 }
 
-fn idp_settings(a: &Account) -> IdpSettings {
+pub(crate) fn idp_settings(a: &Account) -> IdpSettings {
     IdpSettings {
         token_url: a.token_url.to_string(),
         client_id: a.client_id.clone(),

@@ -13,6 +13,7 @@ fn types_holding_secrets_debug_without_them() {
             astran_creds::idp::TokenSet {
                 access_token: Secret::new(S),
                 refresh_token: Some(Secret::new(S)),
+                id_token: Some(Secret::new(S)),
                 expires_in: 300,
                 refresh_expires_in: 1800,
                 obtained_at: time::OffsetDateTime::UNIX_EPOCH,

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::idp::{Idp, Lifetimes};
+use crate::idp::{Idp, Lifetimes, Outcome, Page, DEVICE_CODE_GRANT};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultMode {
@@ -150,6 +150,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/realms/{realm}/.well-known/openid-configuration",
             get(well_known),
+        )
+        .route(
+            "/realms/{realm}/protocol/openid-connect/auth",
+            get(authorize_get).post(authorize_post),
+        )
+        .route(
+            "/realms/{realm}/protocol/openid-connect/auth/device",
+            post(device_authorization),
+        )
+        .route(
+            "/realms/{realm}/device",
+            get(device_verify_get).post(device_verify_post),
+        )
+        .route("/realms/{realm}/device/", post(device_verify_post))
+        .route("/realms/{realm}/device/status", get(device_status))
+        .route(
+            "/realms/{realm}/login-actions/authenticate",
+            get(login_page_again).post(login_action),
+        )
+        .route(
+            "/realms/{realm}/login-actions/consent",
+            post(consent_action),
         );
     let control = Router::new()
         .route("/fault", post(set_fault).get(get_fault))
@@ -271,6 +293,8 @@ async fn token(
         match grant.as_str() {
             "password" => idp.counters.password_grants += 1,
             "refresh_token" => idp.counters.refresh_grants += 1,
+            "authorization_code" => idp.counters.code_grants += 1,
+            DEVICE_CODE_GRANT => idp.counters.device_grants += 1,
             _ => {}
         }
     }
@@ -399,8 +423,11 @@ async fn well_known(State(st): State<Arc<AppState>>, Path(realm): Path<String>) 
         "token_endpoint": format!("{oidc}/token"),
         "jwks_uri": format!("{oidc}/certs"),
         "end_session_endpoint": format!("{oidc}/logout"),
-        "grant_types_supported": ["password", "refresh_token"],
-        "response_types_supported": ["code"],
+        "device_authorization_endpoint": format!("{oidc}/auth/device"),
+        "grant_types_supported": ["authorization_code", "password", "refresh_token", DEVICE_CODE_GRANT],
+        "response_types_supported": ["code", "none"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["plain", "S256"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_post"],
@@ -408,6 +435,237 @@ async fn well_known(State(st): State<Arc<AppState>>, Path(realm): Path<String>) 
         "claims_supported": ["aud", "sub", "iss", "email", "email_verified", "preferred_username", "acr"],
     }))
     .into_response()
+}
+
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// A `Location` value: bytes a header cannot carry (controls, non-ASCII) percent-encoded.
+fn location_value(url: &str) -> HeaderValue {
+    let mut out = String::with_capacity(url.len());
+    for b in url.bytes() {
+        if (0x21..0x7f).contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("/"))
+}
+
+/// A browser answer: a 302, or an HTML page of the login theme. As Keycloak's
+/// `CacheControlUtil.noBackButtonCacheControlHeader`, nothing is cached.
+fn browser_response(outcome: Outcome, realm: &str) -> Response {
+    let (mut resp, note) = match outcome {
+        Outcome::Redirect(to) => {
+            // The error code, from the query or (implicit answers) the fragment.
+            let params = to.split(['?', '#']).skip(1).flat_map(|part| {
+                form_urlencoded::parse(part.as_bytes())
+                    .into_owned()
+                    .collect::<Vec<_>>()
+            });
+            let note = params
+                .into_iter()
+                .find(|(k, _)| k == "error")
+                .map_or("redirect".to_string(), |(_, e)| {
+                    format!("redirect error={e}")
+                });
+            let mut r = StatusCode::FOUND.into_response();
+            r.headers_mut()
+                .insert(header::LOCATION, location_value(&to));
+            (r, note)
+        }
+        Outcome::Page(status, page) => {
+            let html = crate::pages::render(&page, realm);
+            let mut r =
+                (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), html).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html;charset=utf-8"),
+            );
+            if let Page::Login {
+                auth_session_id, ..
+            } = &page
+            {
+                if let Ok(v) = HeaderValue::from_str(&format!(
+                    "AUTH_SESSION_ID={auth_session_id}; Path=/; HttpOnly; SameSite=Lax"
+                )) {
+                    r.headers_mut().insert(header::SET_COOKIE, v);
+                }
+            }
+            let name = match page {
+                Page::Error(_) => "error",
+                Page::Login { error: None, .. } => "login",
+                Page::Login { .. } => "login error=invalid_user",
+                Page::UserCode { error: None, .. } => "user-code",
+                Page::UserCode { .. } => "user-code error=invalid_code",
+                Page::Consent { .. } => "consent",
+                Page::Info { .. } => "info",
+            };
+            (r, format!("page={name}"))
+        }
+    };
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, must-revalidate, max-age=0"),
+    );
+    resp.extensions_mut().insert(LogNote(note));
+    resp
+}
+
+/// Runs a browser step on the IdP, or answers 404 for another realm.
+fn browser_step(
+    st: &AppState,
+    realm: &str,
+    step: impl FnOnce(&mut Idp, i64) -> Outcome,
+) -> Response {
+    let now = st.now();
+    let mut idp = st.idp();
+    if realm != idp.realm() {
+        return realm_not_found();
+    }
+    let outcome = step(&mut idp, now);
+    let realm = idp.realm().to_string();
+    drop(idp);
+    browser_response(outcome, &realm)
+}
+
+async fn authorize_get(
+    State(st): State<Arc<AppState>>,
+    Path(realm): Path<String>,
+    uri: Uri,
+) -> Response {
+    let params = query_pairs(&uri);
+    browser_step(&st, &realm, |idp, now| idp.authorize(&params, now))
+}
+
+/// The authorization endpoint also takes its parameters as a form (OIDC Core §3.1.2.1).
+async fn authorize_post(
+    State(st): State<Arc<AppState>>,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(params) = parse_form(&headers, &body) else {
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+    };
+    browser_step(&st, &realm, |idp, now| idp.authorize(&params, now))
+}
+
+async fn login_page_again(
+    State(st): State<Arc<AppState>>,
+    Path(realm): Path<String>,
+    uri: Uri,
+) -> Response {
+    let query = query_pairs(&uri);
+    browser_step(&st, &realm, |idp, now| idp.login_page_again(&query, now))
+}
+
+async fn login_action(
+    State(st): State<Arc<AppState>>,
+    Path(realm): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(form) = parse_form(&headers, &body) else {
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+    };
+    let query = query_pairs(&uri);
+    browser_step(&st, &realm, |idp, now| idp.login_action(&query, &form, now))
+}
+
+async fn consent_action(
+    State(st): State<Arc<AppState>>,
+    Path(realm): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(form) = parse_form(&headers, &body) else {
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+    };
+    let query = query_pairs(&uri);
+    browser_step(&st, &realm, |idp, now| {
+        idp.consent_action(&query, &form, now)
+    })
+}
+
+async fn device_verify_get(
+    State(st): State<Arc<AppState>>,
+    Path(realm): Path<String>,
+    uri: Uri,
+) -> Response {
+    let query = query_pairs(&uri);
+    let code = query
+        .iter()
+        .find(|(k, _)| k == "user_code")
+        .map(|(_, v)| v.clone());
+    browser_step(&st, &realm, |idp, now| {
+        idp.device_verify(code.as_deref(), now)
+    })
+}
+
+async fn device_verify_post(
+    State(st): State<Arc<AppState>>,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(form) = parse_form(&headers, &body) else {
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+    };
+    let code = form
+        .iter()
+        .find(|(k, _)| k == "device_user_code")
+        .map(|(_, v)| v.clone());
+    browser_step(&st, &realm, |idp, now| {
+        idp.device_verify(code.as_deref(), now)
+    })
+}
+
+async fn device_status(
+    State(st): State<Arc<AppState>>,
+    Path(realm): Path<String>,
+    uri: Uri,
+) -> Response {
+    let query = query_pairs(&uri);
+    let error = query
+        .iter()
+        .find(|(k, _)| k == "error")
+        .map(|(_, v)| v.clone());
+    browser_step(&st, &realm, |_, _| {
+        Outcome::Page(200, Idp::device_status(error.as_deref()))
+    })
+}
+
+/// POST .../protocol/openid-connect/auth/device
+async fn device_authorization(
+    State(st): State<Arc<AppState>>,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(form) = parse_form(&headers, &body) else {
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+    };
+    let now = st.now();
+    let mut idp = st.idp();
+    if realm != idp.realm() {
+        return realm_not_found();
+    }
+    let (mut resp, note) = match idp.device_authorization(&form, now) {
+        Ok(r) => (json_response(200, &r), "device code issued".to_string()),
+        Err(e) => (
+            json_response(e.status, &e.body()),
+            format!("error={}", e.error),
+        ),
+    };
+    resp.extensions_mut().insert(LogNote(note));
+    resp
 }
 
 fn bad_request(msg: &str) -> Response {
@@ -506,6 +764,8 @@ async fn stats(State(st): State<Arc<AppState>>) -> Response {
     Json(json!({
         "password_grants": c.password_grants,
         "refresh_grants": c.refresh_grants,
+        "code_grants": c.code_grants,
+        "device_grants": c.device_grants,
         "errors": c.errors,
         "active_sessions": online,
         "offline_sessions": offline,

@@ -5,7 +5,9 @@
 //! `TokenEndpoint` (grant type and client checks), `ValidateUsername` /
 //! `ValidatePassword` (direct grant), `RefreshTokenGrantType` and
 //! `TokenManager` (`verifyRefreshToken`, `validateToken`,
-//! `getRefreshExpiration`, `getTokenExpiration`), `LogoutEndpoint`.
+//! `getRefreshExpiration`, `getTokenExpiration`), `LogoutEndpoint`. The browser
+//! login (authorization code + PKCE) and the device grant are in `authz.rs`, a child
+//! module that shares this state.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,6 +17,10 @@ use sha2::{Digest, Sha256};
 
 use crate::jwt::{self, Keys};
 
+#[path = "authz.rs"]
+pub mod authz;
+pub use authz::{ClientPolicy, Outcome, Page};
+
 /// Claim that carries the AWS session tags (Astran's protocol mapper).
 pub const AWS_TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 
@@ -23,6 +29,8 @@ pub const AWS_TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 const DEFAULT_SCOPES: [&str; 2] = ["email", "profile"];
 /// Optional client scopes of a stock Keycloak client that may be requested.
 const OPTIONAL_SCOPES: [&str; 4] = ["offline_access", "address", "phone", "microprofile-jwt"];
+/// The device grant's `grant_type` (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 pub fn new_uuid() -> String {
     let mut b: [u8; 16] = rand::random();
@@ -92,6 +100,22 @@ struct Session {
     started: i64,
     last_refresh: i64,
     offline: bool,
+    /// The client's session was detached from this user session (a replayed code, as in
+    /// `AuthorizationCodeGrantType`); its refresh tokens fail "Session doesn't have
+    /// required client".
+    detached: bool,
+}
+
+impl Session {
+    fn new(email: &str, now: i64) -> Session {
+        Session {
+            email: email.to_string(),
+            started: now,
+            last_refresh: now,
+            offline: false,
+            detached: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,6 +161,8 @@ pub struct TokenResponse {
 pub struct Counters {
     pub password_grants: u64,
     pub refresh_grants: u64,
+    pub code_grants: u64,
+    pub device_grants: u64,
     pub errors: u64,
     pub logouts: u64,
 }
@@ -152,6 +178,10 @@ pub struct Idp {
     /// The client has `offline_access` among its optional client scopes (Keycloak's default);
     /// without it, asking for the scope is `invalid_scope`.
     offline_scope: bool,
+    /// What the client allows (flows, PKCE, device code timings).
+    policy: ClientPolicy,
+    /// Logins in progress, authorization codes, device codes.
+    authz: authz::AuthzState,
     users: HashMap<String, User>,
     sessions: HashMap<String, Session>,
     keys: Keys,
@@ -170,6 +200,7 @@ pub struct IdpConfig {
     pub lifetimes: Lifetimes,
     pub invalid_grant_status: u16,
     pub offline_scope: bool,
+    pub policy: ClientPolicy,
 }
 
 fn param<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -192,6 +223,8 @@ impl Idp {
             lifetimes: cfg.lifetimes,
             invalid_grant_status: cfg.invalid_grant_status,
             offline_scope: cfg.offline_scope,
+            policy: cfg.policy,
+            authz: authz::AuthzState::default(),
             users: HashMap::new(),
             sessions: HashMap::new(),
             keys,
@@ -246,7 +279,7 @@ impl Idp {
         let online = self
             .sessions
             .values()
-            .filter(|s| !s.offline && self.online_valid(s, now))
+            .filter(|s| !s.offline && !s.detached && self.online_valid(s, now))
             .count();
         let offline = self
             .sessions
@@ -300,6 +333,8 @@ impl Idp {
         match grant_type {
             Some("password") => self.counters.password_grants += 1,
             Some("refresh_token") => self.counters.refresh_grants += 1,
+            Some("authorization_code") => self.counters.code_grants += 1,
+            Some(DEVICE_CODE_GRANT) => self.counters.device_grants += 1,
             _ => {}
         }
         let result = self.token_inner(grant_type, form, now, omit_role_claim);
@@ -325,7 +360,9 @@ impl Idp {
                     "Missing form parameter: grant_type",
                 ))
             }
-            Some(g @ ("password" | "refresh_token")) => g,
+            Some(g @ ("password" | "refresh_token" | "authorization_code" | DEVICE_CODE_GRANT)) => {
+                g
+            }
             Some(_) => {
                 return Err(OAuthError::new(
                     400,
@@ -344,10 +381,11 @@ impl Idp {
                 "duplicated parameter",
             ));
         }
-        if grant_type == "password" {
-            self.password_grant(form, now, omit_role_claim)
-        } else {
-            self.refresh_grant(form, now, omit_role_claim)
+        match grant_type {
+            "password" => self.password_grant(form, now, omit_role_claim),
+            "authorization_code" => self.code_grant(form, now, omit_role_claim),
+            DEVICE_CODE_GRANT => self.device_code_grant(form, now, omit_role_claim),
+            _ => self.refresh_grant(form, now, omit_role_claim),
         }
     }
 
@@ -391,6 +429,14 @@ impl Idp {
         now: i64,
         omit_role_claim: bool,
     ) -> Result<TokenResponse, OAuthError> {
+        // ResourceOwnerPasswordCredentialsGrantType: the client's "Direct access grants".
+        if !self.policy.direct_access_grants {
+            return Err(OAuthError::new(
+                400,
+                "unauthorized_client",
+                "Client not allowed for direct access grants",
+            ));
+        }
         let Some(username) = param(form, "username") else {
             // ValidateUsername: 401 even in Keycloak 26.6 (it is invalid_request).
             return Err(OAuthError::new(
@@ -411,16 +457,10 @@ impl Idp {
         let (scope, openid, offline) =
             Self::resolve_scope(param(form, "scope"), self.offline_scope)?;
         let sid = new_uuid();
-        self.sessions.insert(
-            sid.clone(),
-            Session {
-                email: user.email.clone(),
-                started: now,
-                last_refresh: now,
-                offline,
-            },
-        );
-        Ok(self.issue(&user, &sid, &scope, openid, now, omit_role_claim))
+        let mut session = Session::new(&user.email, now);
+        session.offline = offline;
+        self.sessions.insert(sid.clone(), session);
+        Ok(self.issue(&user, &sid, &scope, openid, None, now, omit_role_claim))
     }
 
     fn refresh_grant(
@@ -452,6 +492,11 @@ impl Idp {
             }
         } else {
             match session.filter(|s| !s.offline) {
+                Some(s) if self.online_valid(&s, now) && s.detached => {
+                    return Err(OAuthError::invalid_grant(
+                        "Session doesn't have required client",
+                    ))
+                }
                 Some(s) if self.online_valid(&s, now) => s,
                 _ => {
                     self.sessions.remove(sid);
@@ -472,7 +517,7 @@ impl Idp {
         if let Some(s) = self.sessions.get_mut(&sid) {
             s.last_refresh = now;
         }
-        Ok(self.issue(&user, &sid, &scope, openid, now, omit_role_claim))
+        Ok(self.issue(&user, &sid, &scope, openid, None, now, omit_role_claim))
     }
 
     /// TokenManager.verifyRefreshToken. The error texts are Keycloak's.
@@ -527,12 +572,16 @@ impl Idp {
         Ok(())
     }
 
+    /// The tokens of a login or refresh; `nonce` (of the authorization or device request)
+    /// goes into the ID token.
+    #[allow(clippy::too_many_arguments)]
     fn issue(
         &mut self,
         user: &User,
         sid: &str,
         scope: &str,
         openid: bool,
+        nonce: Option<&str>,
         now: i64,
         omit_role_claim: bool,
     ) -> TokenResponse {
@@ -617,6 +666,9 @@ impl Idp {
             it.insert("sid".into(), json!(sid));
             it.insert("session_state".into(), json!(sid));
             it.insert("at_hash".into(), json!(jwt::at_hash(&access_token)));
+            if let Some(n) = nonce {
+                it.insert("nonce".into(), json!(n));
+            }
             it.insert("acr".into(), json!("1"));
             it.insert("email_verified".into(), json!(true));
             it.insert("preferred_username".into(), json!(user.email));
@@ -640,13 +692,21 @@ impl Idp {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::jwt::payload_unverified;
 
-    const T0: i64 = 1_700_000_000;
+    pub(super) const T0: i64 = 1_700_000_000;
 
     fn idp(l: Lifetimes, invalid_grant_status: u16) -> Idp {
+        idp_full(l, invalid_grant_status, ClientPolicy::default())
+    }
+
+    pub(super) fn idp_with(policy: ClientPolicy) -> Idp {
+        idp_full(Lifetimes::default(), 401, policy)
+    }
+
+    fn idp_full(l: Lifetimes, invalid_grant_status: u16, policy: ClientPolicy) -> Idp {
         let keys = Keys::from_pem(jwt::BUNDLED_TEST_KEY_PEM).unwrap();
         let mut idp = Idp::new(
             IdpConfig {
@@ -656,6 +716,7 @@ mod tests {
                 lifetimes: l,
                 invalid_grant_status,
                 offline_scope: true,
+                policy,
             },
             keys,
         );
@@ -667,7 +728,7 @@ mod tests {
         idp
     }
 
-    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(super) fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

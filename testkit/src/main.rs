@@ -4,6 +4,7 @@
 mod http;
 mod idp;
 mod jwt;
+mod pages;
 mod sts;
 
 use std::io::Write as _;
@@ -11,7 +12,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
-use crate::idp::{Idp, IdpConfig, Lifetimes};
+use crate::idp::{ClientPolicy, Idp, IdpConfig, Lifetimes};
 use crate::jwt::Keys;
 
 #[derive(Parser, Debug)]
@@ -65,6 +66,26 @@ struct Cli {
     /// `invalid_scope`, as Keycloak answers (the scope is there by default).
     #[arg(long)]
     no_offline_scope: bool,
+    /// The client requires PKCE with S256 (client attribute pkce.code.challenge.method=S256):
+    /// an authorization request without code_challenge_method=S256 and a code_challenge
+    /// is refused.
+    #[arg(long)]
+    require_pkce: bool,
+    /// The client has "Standard flow" (the authorization code flow) disabled.
+    #[arg(long)]
+    no_standard_flow: bool,
+    /// The client has "Direct access grants" (the password grant) disabled.
+    #[arg(long)]
+    no_direct_access_grants: bool,
+    /// The client has "OAuth 2.0 Device Authorization Grant" disabled.
+    #[arg(long)]
+    no_device_grant: bool,
+    /// OAuth 2.0 Device Code Lifespan, seconds (expires_in of a device code).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(i64).range(1..))]
+    device_lifespan: i64,
+    /// OAuth 2.0 Device Polling Interval, seconds (interval of a device code).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
+    device_interval: i64,
     /// The STS that `POST /sts` forwards to (moto in server mode) when no STS fault is set.
     #[arg(long, value_name = "URL")]
     sts_upstream: Option<String>,
@@ -155,6 +176,14 @@ async fn run(cli: Cli, keys: Keys) {
             },
             invalid_grant_status: cli.invalid_grant_status,
             offline_scope: !cli.no_offline_scope,
+            policy: ClientPolicy {
+                standard_flow: !cli.no_standard_flow,
+                direct_access_grants: !cli.no_direct_access_grants,
+                device_grant: !cli.no_device_grant,
+                pkce_method: cli.require_pkce.then(|| "S256".to_string()),
+                device_lifespan: cli.device_lifespan,
+                device_interval: cli.device_interval,
+            },
         },
         keys,
     );
@@ -214,5 +243,12 @@ mod tests {
         let u = parse_user("a@b.c:pw:").unwrap();
         assert!(u.roles.is_empty());
         assert!(parse_user("a@b.c:pw").is_err());
+    }
+
+    #[test]
+    fn device_interval_must_be_at_least_one_second() {
+        assert!(Cli::try_parse_from(["idp", "--device-interval", "0"]).is_err());
+        let cli = Cli::try_parse_from(["idp", "--device-interval", "1"]).unwrap();
+        assert_eq!((cli.device_interval, cli.device_lifespan), (1, 600));
     }
 }
