@@ -226,8 +226,16 @@ impl AccountConfig {
         let e = self.endpoints.clone().unwrap_or_default();
         for (key, what, url) in [
             ("token_url", "token endpoint", &self.token_url),
-            ("authorize_url", "authorization endpoint", &self.authorize_url),
-            ("device_url", "device authorization endpoint", &self.device_url),
+            (
+                "authorize_url",
+                "authorization endpoint",
+                &self.authorize_url,
+            ),
+            (
+                "device_url",
+                "device authorization endpoint",
+                &self.device_url,
+            ),
             ("sts_endpoint", "STS endpoint", &self.sts_endpoint),
             ("endpoints.s3", "S3 endpoint", &e.s3),
             ("endpoints.sts", "STS endpoint", &e.sts),

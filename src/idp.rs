@@ -321,7 +321,8 @@ pub fn parse_device_reply(
                     ))
                 })
         };
-        let printable = |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_graphic());
+        let printable =
+            |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_graphic());
         if r.device_code.is_empty() || !printable(&r.user_code) {
             return Err(Error::unavailable(format!(
                 "the identity provider at {host} sent a device authorization reply without a usable code; try again later"

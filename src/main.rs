@@ -3,12 +3,12 @@
 
 use astran_creds::config::AuthKind;
 use astran_creds::error::{Error, Result};
-use astran_creds::session::LoginOutcome;
 use astran_creds::export;
 use astran_creds::notify::{DesktopNotifier, Fanout, LogNotifier, Notifier};
 use astran_creds::protocol::StatusReport;
 use astran_creds::secret::Secret;
 use astran_creds::serve;
+use astran_creds::session::LoginOutcome;
 use astran_creds::session::{LoginRequest, Session};
 use astran_creds::values::{ProfileName, StsDuration};
 use clap::{Parser, Subcommand, ValueEnum};

@@ -3,12 +3,12 @@
 //! config) and the single-instance rule, each shell adding only its notifier and hooks.
 
 use crate::config;
-use crate::control::{self, Handler};
-use crate::error::{Error, Result};
-use crate::notify::{Notice, NoticeKind, Notifier};
 use crate::config::AuthKind;
+use crate::control::{self, Handler};
 use crate::error::WireError;
+use crate::error::{Error, Result};
 use crate::login::LoginPrompt;
+use crate::notify::{Notice, NoticeKind, Notifier};
 use crate::protocol::{
     Done, LoggedOut, LoginBegun, Pong, Request, Response, Settings, StatusReport,
 };
@@ -16,10 +16,10 @@ use crate::scheduler::{Scheduler, Snapshot};
 use crate::session::{LoginOutcome, LoginRequest, Session};
 use crate::state::Overlay;
 use crate::values::ProfileName;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -291,13 +291,8 @@ impl SessionHandler {
             wake.notify_one();
             let _ = tx.send(Some(r.map_err(|e| e.to_wire())));
         });
-        self.pending().insert(
-            name.to_string(),
-            Waiter {
-                task,
-                outcome: rx,
-            },
-        );
+        self.pending()
+            .insert(name.to_string(), Waiter { task, outcome: rx });
         Ok(Response::LoginBegun(LoginBegun {
             account: name,
             prompt,
@@ -330,7 +325,9 @@ impl SessionHandler {
         };
         {
             let mut p = self.pending();
-            if p.get(name.as_str()).is_some_and(|w| w.outcome.same_channel(&rx)) {
+            if p.get(name.as_str())
+                .is_some_and(|w| w.outcome.same_channel(&rx))
+            {
                 p.remove(name.as_str());
             }
         }
@@ -340,7 +337,6 @@ impl SessionHandler {
         }
         Ok(Response::Login(o))
     }
-
 
     async fn answer(&self, req: Request) -> Result<Response> {
         let s = &self.session;

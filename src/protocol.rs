@@ -9,9 +9,9 @@
 //! `{"ok":false,"error":{"kind":"wrong_credentials","message":"…"}}`.
 
 use crate::config::{self, AccountConfig, AuthKind, Config};
-use crate::login::LoginPrompt;
 use crate::error::{Error, ErrorKind, Result, WireError};
 use crate::keys::{KeyDeleted, KeyWritten, KeysReport};
+use crate::login::LoginPrompt;
 use crate::secret::Secret;
 use crate::session::{LoginOutcome, RefreshOutcome};
 use crate::state::AccountStatus;

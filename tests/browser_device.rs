@@ -27,7 +27,9 @@ fn scene(extra: &[&str], config: &str) -> Env {
         &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
         &flags,
     ));
-    env.write_config(&format!("[accounts.default]\nduration_seconds = 900\n{config}"));
+    env.write_config(&format!(
+        "[accounts.default]\nduration_seconds = 900\n{config}"
+    ));
     let log = env.dir.path().join("logs/browser.log");
     env.with_env("BROWSER", &script())
         .with_env("SCRIPTED_EMAIL", EMAIL)
@@ -74,13 +76,16 @@ fn a_browser_login_writes_the_profile_and_refreshes_like_a_password_login() {
     assert!(log.contains("Logged in; you can close this tab"), "{log}");
     let st = env.status_json();
     assert_eq!(st["accounts"][0]["email"], EMAIL, "{st}");
-    assert_eq!(st["accounts"][0]["state"], "valid", "{st}");
+    assert_eq!(st["accounts"][0]["state"], "fresh", "{st}");
     assert_eq!(env.idp.stats()["code_grants"], 1);
     assert_ok(&env.s3_mb("astran", "browser-login"), "aws s3 mb");
     // the session renews exactly as a password login's
     let before = env.profile_value("astran", "aws_access_key_id").unwrap();
     assert_ok(&env.run(&["refresh"], None), "refresh");
-    assert_ne!(env.profile_value("astran", "aws_access_key_id").unwrap(), before);
+    assert_ne!(
+        env.profile_value("astran", "aws_access_key_id").unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -94,8 +99,27 @@ fn auth_browser_in_the_config_makes_plain_login_a_browser_login() {
     assert!(env.profile_value("astran", "aws_session_token").is_some());
 }
 
-/// `login` started with stderr read line by line; the first line that holds `needle`.
-fn start_reading(env: &Env, args: &[&str], needle: &'static str) -> (Child, String) {
+/// A `login` started with its stderr read line by line.
+struct Reading {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Reading {
+    /// Its exit status, stdout and whole stderr.
+    fn finish(self) -> (Option<i32>, String, String) {
+        let o = self.child.wait_with_output().unwrap();
+        let err = self.stderr.join().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            err,
+        )
+    }
+}
+
+/// Start `astran-creds args`; the first stderr line that holds `needle`.
+fn start_reading(env: &Env, args: &[&str], needle: &'static str) -> (Reading, String) {
     let mut child = env
         .cmd(args)
         .stdin(Stdio::null())
@@ -105,25 +129,32 @@ fn start_reading(env: &Env, args: &[&str], needle: &'static str) -> (Child, Stri
         .unwrap();
     let err = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
         for line in BufReader::new(err).lines().map_while(Result::ok) {
             if line.contains(needle) {
                 let _ = tx.send(line.trim().to_owned());
             }
+            all.push_str(&line);
+            all.push('\n');
         }
+        all
     });
     let line = rx
         .recv_timeout(Duration::from_secs(30))
         .unwrap_or_else(|_| panic!("no line with {needle:?}"));
-    (child, line)
+    (Reading { child, stderr }, line)
 }
 
 fn run_script(env: &Env, action: &str, url: &str) -> std::process::Output {
-    env.command(script())
+    let o = env
+        .command(script())
         .env("SCRIPTED_ACTION", action)
         .arg(url)
         .output()
-        .unwrap()
+        .unwrap();
+    assert!(o.status.success(), "{:?} {}", o.status, browser_log(env));
+    o
 }
 
 #[test]
@@ -136,10 +167,9 @@ fn no_browser_only_prints_the_address() {
         &["login", "--no-browser"],
         "/protocol/openid-connect/auth?",
     );
-    let o = run_script(&env, "login", &url);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = child.wait_with_output().unwrap();
-    assert_ok(&o, "login --no-browser");
+    run_script(&env, "login", &url);
+    let (code, _, err) = child.finish();
+    assert_eq!(code, Some(0), "login --no-browser: {err}");
     assert!(!opened.exists(), "--no-browser started $BROWSER");
     assert!(env.profile_value("astran", "aws_access_key_id").is_some());
 }
@@ -151,7 +181,11 @@ fn a_reply_with_a_wrong_state_is_refused_and_nothing_is_written() {
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(4), "{err}");
     assert!(err.contains("wrong or missing state"), "{err}");
-    assert!(browser_log(&env).contains("wrong state"), "{}", browser_log(&env));
+    assert!(
+        browser_log(&env).contains("wrong state"),
+        "{}",
+        browser_log(&env)
+    );
     nothing_written(&env);
     assert_eq!(env.idp.stats()["code_grants"], 0, "the code was not used");
 }
@@ -194,9 +228,8 @@ fn a_browser_that_never_comes_back_times_out_and_leaves_nothing_listening() {
         std::net::TcpStream::connect(&listener).is_ok(),
         "the listener is up while the login waits"
     );
-    let o = child.wait_with_output().unwrap();
-    let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(4), "{err}");
+    let (code, _, err) = child.finish();
+    assert_eq!(code, Some(4), "{err}");
     assert!(
         started.elapsed() >= Duration::from_millis(1500),
         "{:?}",
@@ -231,7 +264,9 @@ fn an_unreachable_authorization_endpoint_is_said_before_anything_listens() {
     let port = free_port();
     let env = scene(
         &[],
-        &format!("authorize_url = \"http://127.0.0.1:{port}/realms/x/protocol/openid-connect/auth\"\n"),
+        &format!(
+            "authorize_url = \"http://127.0.0.1:{port}/realms/x/protocol/openid-connect/auth\"\n"
+        ),
     )
     .with_env("BROWSER", "false");
     let o = env.run(&["login", "--browser"], None);
@@ -256,11 +291,9 @@ fn a_device_login_prints_the_code_and_polls_until_approved() {
     let env = scene(&[], "");
     let (child, line) = start_reading(&env, &["login", "--device"], "/device?user_code=");
     let url = line.trim().to_owned();
-    let o = run_script(&env, "device-approve", &url);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = child.wait_with_output().unwrap();
-    assert_ok(&o, "login --device");
-    let (out, err) = text(&o);
+    run_script(&env, "device-approve", &url);
+    let (code, out, err) = child.finish();
+    assert_eq!(code, Some(0), "login --device: {err}");
     assert!(out.contains("profile astran: role"), "{out}");
     assert!(err.contains("check that it shows the code"), "{err}");
     // not a terminal: no QR code
@@ -269,18 +302,19 @@ fn a_device_login_prints_the_code_and_polls_until_approved() {
     assert_ok(&env.s3_mb("astran", "device-login"), "aws s3 mb");
     let before = env.profile_value("astran", "aws_access_key_id").unwrap();
     assert_ok(&env.run(&["refresh"], None), "refresh");
-    assert_ne!(env.profile_value("astran", "aws_access_key_id").unwrap(), before);
+    assert_ne!(
+        env.profile_value("astran", "aws_access_key_id").unwrap(),
+        before
+    );
 }
 
 #[test]
 fn a_denied_device_login_exits_3_and_an_expired_one_4() {
     let env = scene(&[], "auth = \"device\"\n");
     let (child, url) = start_reading(&env, &["login"], "/device?user_code=");
-    let o = run_script(&env, "device-deny", url.trim());
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = child.wait_with_output().unwrap();
-    let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(3), "{err}");
+    run_script(&env, "device-deny", url.trim());
+    let (code, _, err) = child.finish();
+    assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("denied"), "{err}");
     nothing_written(&env);
 
@@ -298,6 +332,44 @@ fn a_realm_without_the_device_grant_says_so() {
     let o = env.run(&["login", "--device"], None);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("device logins") && err.contains("auth = \"browser\""), "{err}");
+    assert!(
+        err.contains("device logins") && err.contains("auth = \"browser\""),
+        "{err}"
+    );
     nothing_written(&env);
+}
+
+#[test]
+fn a_system_config_can_make_every_account_log_in_with_the_browser() {
+    // IT pushes auth = "browser" and locks it: the user's "password" is ignored, with a word
+    let env = scene(&[], "auth = \"password\"\n");
+    let sys = env.dir.path().join("system.toml");
+    std::fs::write(
+        &sys,
+        "locked = [\"auth\"]\n[defaults]\nauth = \"browser\"\n",
+    )
+    .unwrap();
+    let env = env.with_env("ASTRAN_SYSTEM_CONFIG", &sys.display().to_string());
+    let o = env.run(&["login"], None);
+    assert_ok(&o, "login under a locked auth = browser");
+    let said = env.log_text();
+    assert!(
+        said.contains("`auth` in your config file is ignored"),
+        "{said}"
+    );
+    assert_eq!(env.idp.stats()["code_grants"], 1);
+    let o = env.run(&["config", "show", "--json"], None);
+    assert_ok(&o, "config show");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let auth = doc["accounts"][0]["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "auth")
+        .unwrap()
+        .clone();
+    assert_eq!(auth["value"], "browser", "{auth}");
+    assert_eq!(auth["source"], "system", "{auth}");
+    assert_eq!(auth["locked"], true, "{auth}");
+    assert_eq!(auth["ignored"], "password", "{auth}");
 }
