@@ -1,5 +1,5 @@
 "use strict";
-const TEXT = ["email", "token_url", "client_id", "sts_endpoint", "region", "profile"];
+const TEXT = ["email", "token_url", "client_id", "authorize_url", "device_url", "sts_endpoint", "region", "profile"];
 const NUM = ["duration_seconds", "refresh_lead_seconds", "notice_lead_seconds", "max_key_age_days"];
 let loaded = null;
 
@@ -14,6 +14,9 @@ async function init() {
     for (const k of TEXT) { $(k).value = a[k] || ""; $(k).placeholder = loaded.defaults[k] || ""; }
     for (const k of NUM) { $(k).value = a[k] == null ? "" : a[k]; $(k).placeholder = loaded.defaults[k] || "auto"; }
     $("credential_mode").value = a.credential_mode || "";
+    $("auth").value = a.auth || "";
+    $("offline").value = a.offline == null ? "" : String(a.offline);
+    besideToken();
   } catch (e) {
     $("error").textContent = errorText(e);
     show($("error"), true);
@@ -30,6 +33,8 @@ async function save(ev) {
   for (const k of TEXT) settings[k] = $(k).value.trim() || null;
   for (const k of NUM) settings[k] = $(k).value === "" ? null : Number($(k).value);
   settings.credential_mode = $("credential_mode").value || null;
+  settings.auth = $("auth").value || null;
+  settings.offline = $("offline").value === "" ? null : $("offline").value === "true";
   try {
     await invoke("save_settings", { account: name, settings, makeDefault: $("make_default").checked });
     loaded = await invoke("get_settings");
@@ -40,6 +45,15 @@ async function save(ev) {
   }
 }
 
+// Keycloak's endpoints sit beside the token endpoint: shown as the placeholders
+function besideToken() {
+  const t = ($("token_url").value.trim() || (loaded && loaded.defaults.token_url) || "");
+  const base = t.endsWith("/token") ? t.slice(0, -"/token".length) : null;
+  $("authorize_url").placeholder = base ? base + "/auth" : "";
+  $("device_url").placeholder = base ? base + "/auth/device" : "";
+}
+
+$("token_url").addEventListener("input", besideToken);
 $("form").addEventListener("submit", save);
 document.addEventListener("keydown", (e) => { if (e.key === "Escape") invoke("finish"); });
 init();

@@ -233,3 +233,80 @@ fn keys_window_creates_rotates_and_deletes_a_permanent_key() {
         std::fs::copy(shots.join("keys-create.png"), dest.join("keys-create.png")).unwrap();
     }
 }
+
+#[test]
+fn login_window_signs_in_with_the_browser_and_cancels() {
+    // a company realm: no password grant; the account logs in with the browser
+    let env = Env::new(Idp::start(
+        &[&format!("{EMAIL}:{PASSWORD}:{}", role(1))],
+        &["--no-direct-access-grants"],
+    ));
+    env.write_config("[accounts.default]\nauth = \"browser\"\n");
+    let shots = env.dir.path().join("shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    // $BROWSER of the agent: does nothing until the test says go (the first login is
+    // cancelled in the window), then the scripted browser signs in as a person would
+    let wrapper = env.dir.path().join("browser.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ -e '{}' ] || exit 0\nexec '{}' \"$1\"\n",
+            shots.join("go").display(),
+            root().join("tests/support/scripted_browser.py").display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let env = env
+        .with_env("DISPLAY", display())
+        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+        .with_env("NO_AT_BRIDGE", "1")
+        .with_env("BROWSER", wrapper.to_str().unwrap())
+        .with_env("SCRIPTED_EMAIL", EMAIL)
+        .with_env("SCRIPTED_PASSWORD", PASSWORD);
+    let _agent = start_agent(&env);
+    let (_driver, port) = start_driver(&env);
+    let o = env
+        .command(venv_bin("python"))
+        .arg(root().join("tests/support/webdriver_browser_login.py"))
+        .args(["--driver", &format!("http://127.0.0.1:{port}")])
+        .args([
+            "--app",
+            workspace_bin("astran-tray-window").to_str().unwrap(),
+        ])
+        .args(["--shots", shots.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "webdriver run failed:\n{out}\n{err}");
+    let seen: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    eprintln!("{seen}");
+    assert_eq!(seen["begin_label"], "Sign in with your browser", "{seen}");
+    assert_eq!(seen["password_form_shown"], false, "{seen}");
+    assert!(
+        seen["url_shown"]
+            .as_str()
+            .unwrap()
+            .contains("code_challenge_method=S256"),
+        "{seen}"
+    );
+    assert_eq!(seen["cancel_shown"], true, "{seen}");
+    assert_eq!(seen["listening_while_waiting"], true, "{seen}");
+    assert_eq!(seen["listening_after_cancel"], false, "{seen}");
+    assert_eq!(seen["closed"], true, "{seen}");
+    assert_eq!(env.idp.stats()["code_grants"], 1);
+    assert_ok(
+        &env.s3_mb("astran", &format!("window-browser-{}", std::process::id())),
+        "aws s3 mb with the profile of the window's browser login",
+    );
+    if std::env::var_os("ASTRAN_UPDATE_SCREENSHOTS").is_some() {
+        let dest = root().join("docs/screenshots");
+        std::fs::create_dir_all(&dest).unwrap();
+        for f in ["login-browser.png", "login-browser-waiting.png"] {
+            std::fs::copy(shots.join(f), dest.join(f)).unwrap();
+        }
+    }
+}

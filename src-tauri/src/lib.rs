@@ -8,7 +8,7 @@ use astran_creds::config::AccountConfig;
 use astran_creds::control::Client;
 use astran_creds::error::WireError;
 use astran_creds::keys::{KeyDeleted, KeyWritten, KeysReport};
-use astran_creds::protocol::{Done, Request, Settings, StatusReport};
+use astran_creds::protocol::{Done, LoginBegun, Request, Settings, StatusReport};
 use astran_creds::secret::Secret;
 use astran_creds::session::LoginOutcome;
 use serde::Serialize;
@@ -89,6 +89,61 @@ async fn login(
     wire(agent().login(req, LOGIN_TIMEOUT).await)
 }
 
+/// The account whose browser or device login this window began (cancelled when it closes).
+static BEGUN: std::sync::Mutex<Option<Option<String>>> = std::sync::Mutex::new(None);
+
+/// Begin a browser or device login in the agent (it opens the browser, or asks for the
+/// device code); the prompt comes back at once.
+#[tauri::command]
+async fn login_begin(
+    account: Option<String>,
+    role_arn: Option<String>,
+) -> Result<LoginBegun, WireError> {
+    let account = account.filter(|a| !a.is_empty());
+    let req = Request::LoginBegin {
+        account: account.clone(),
+        auth: None,
+        role_arn: role_arn.filter(|r| !r.is_empty()),
+        open_browser: true,
+    };
+    let r = wire(agent().login_begin(req).await)?;
+    *BEGUN.lock().unwrap_or_else(|e| e.into_inner()) = Some(account);
+    Ok(r)
+}
+
+/// Wait until the login begun ends (the browser came back, the code was approved).
+#[tauri::command]
+async fn login_wait(account: Option<String>) -> Result<LoginOutcome, WireError> {
+    let account = account.filter(|a| !a.is_empty());
+    // the agent's own wait ends first (ASTRAN_LOGIN_TIMEOUT_SECS, or the device code's end)
+    let r = wire(
+        agent()
+            .login_wait(account, Duration::from_secs(24 * 3600))
+            .await,
+    );
+    *BEGUN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    r
+}
+
+#[tauri::command]
+async fn login_cancel(account: Option<String>) -> Result<Done, WireError> {
+    *BEGUN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    wire(
+        agent()
+            .login_cancel(account.filter(|a| !a.is_empty()))
+            .await,
+    )
+}
+
+/// The window closes while a login it began still waits: cancel it, so its listener closes.
+fn cancel_begun() {
+    let begun = BEGUN.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(account) = begun {
+        // the client's own timeout (5 s) bounds it
+        let _ = tauri::async_runtime::block_on(agent().login_cancel(account));
+    }
+}
+
 #[tauri::command]
 async fn get_settings() -> Result<Settings, WireError> {
     wire(agent().get_settings().await)
@@ -151,7 +206,7 @@ pub fn run() {
             "settings",
             "settings.html",
             "Astran settings",
-            (460.0, 750.0),
+            (460.0, 880.0),
         ),
         "keys" => ("keys", "keys.html", "Astran permanent key", (440.0, 470.0)),
         _ => ("login", "login.html", "Log in to Astran", (380.0, 500.0)),
@@ -161,6 +216,9 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             window_args,
             login,
+            login_begin,
+            login_wait,
+            login_cancel,
             get_settings,
             save_settings,
             status,
@@ -182,6 +240,7 @@ pub fn run() {
         })
         .on_window_event(|w, e| {
             if let tauri::WindowEvent::Destroyed = e {
+                cancel_begun();
                 w.app_handle().exit(0);
             }
         })
