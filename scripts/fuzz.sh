@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(claims token_reply sts_reply iam_reply credfile)
+[ ${#targets[@]} -gt 0 ] || targets=(claims token_reply sts_reply iam_reply device_reply credfile)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -373,3 +373,31 @@ fn a_system_config_can_make_every_account_log_in_with_the_browser() {
     assert_eq!(auth["locked"], true, "{auth}");
     assert_eq!(auth["ignored"], "password", "{auth}");
 }
+
+#[test]
+fn a_device_login_polls_five_seconds_slower_after_slow_down() {
+    let env = scene(&[], "");
+    let (child, url) = start_reading(&env, &["login", "--device"], "/device?user_code=");
+    // the next poll is told to slow down: the one after comes 1 + 5 s later, not 1 s
+    env.idp
+        .control("fault", r#"{"mode":"slow_down","count":1}"#);
+    wait_for(
+        "the poll told to slow down",
+        Duration::from_secs(10),
+        || env.idp.stats()["faults_injected"] == 1,
+    );
+    let asked = Instant::now();
+    run_script(&env, "device-approve", url.trim());
+    let (code, _, err) = child.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_secs(5),
+        "polled again after {took:?}"
+    );
+    assert!(
+        env.log_text().contains("poll more slowly: every 6 s"),
+        "{}",
+        env.log_text()
+    );
+}

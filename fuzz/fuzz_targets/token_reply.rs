@@ -1,7 +1,7 @@
 //! The token endpoint's reply parser (`idp::parse_token_reply`).
 //!
-//! Input: byte 0 picks the grant (even: password, odd: refresh), bytes 1-2 are the HTTP
-//! status (big-endian), the rest is the body.
+//! Input: byte 0 picks the grant (mod 4: password, refresh, authorization code, device code),
+//! bytes 1-2 are the HTTP status (big-endian), the rest is the body.
 #![no_main]
 
 use astran_creds::idp::{parse_token_reply, Grant};
@@ -14,15 +14,22 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let secret = Secret::new("p");
-    let grant = if data[0] % 2 == 0 {
-        Grant::Password {
+    let grant = match data[0] % 4 {
+        0 => Grant::Password {
             username: "demo@astran.io",
             password: &secret,
-        }
-    } else {
-        Grant::Refresh {
+        },
+        1 => Grant::Refresh {
             refresh_token: &secret,
-        }
+        },
+        2 => Grant::Code {
+            code: &secret,
+            verifier: &secret,
+            redirect_uri: "http://127.0.0.1:1/callback",
+        },
+        _ => Grant::Device {
+            device_code: &secret,
+        },
     };
     let status = u16::from_be_bytes([data[1], data[2]]);
     let body = &data[3..];

@@ -32,6 +32,7 @@ pub enum FaultMode {
     Empty,
     NoRoleClaim,
     Close,
+    SlowDown,
 }
 
 impl FaultMode {
@@ -46,6 +47,7 @@ impl FaultMode {
             "empty" => FaultMode::Empty,
             "no_role_claim" => FaultMode::NoRoleClaim,
             "close" => FaultMode::Close,
+            "slow_down" => FaultMode::SlowDown,
             _ => return None,
         }))
     }
@@ -59,6 +61,7 @@ impl FaultMode {
             FaultMode::Empty => "empty",
             FaultMode::NoRoleClaim => "no_role_claim",
             FaultMode::Close => "close",
+            FaultMode::SlowDown => "slow_down",
         }
     }
 }
@@ -347,6 +350,11 @@ async fn token(
                 None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }
         }
+        // RFC 8628 §3.5: a server may ask any poll to slow down (Keycloak's answer shape)
+        Some(FaultMode::SlowDown) => json_response(
+            400,
+            &json!({"error": "slow_down", "error_description": "Slow down"}),
+        ),
         Some(FaultMode::NoRoleClaim) | None => {
             let omit_role_claim = fault == Some(FaultMode::NoRoleClaim);
             let now = st.now();
