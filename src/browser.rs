@@ -262,12 +262,15 @@ fn idp_error(error: &str, description: Option<&str>) -> Error {
         | "unsupported_response_type" => ErrorKind::Config,
         _ => ErrorKind::Refused,
     };
-    let what_to_do = match kind {
-        ErrorKind::WrongCredentials => "the login was cancelled or denied; log in again",
-        ErrorKind::Config => {
-            "check client_id, auth and offline for the account, or ask your administrator"
+    let what_to_do = match (kind, error) {
+        (_, "invalid_scope") => {
+            "if the account asks for an offline session, set `offline = false` for it in the config (or ask your administrator to add the offline_access scope to the client)"
         }
-        ErrorKind::Unavailable => "try again later",
+        (ErrorKind::WrongCredentials, _) => "the login was cancelled or denied; log in again",
+        (ErrorKind::Config, _) => {
+            "check client_id and auth for the account, or ask your administrator"
+        }
+        (ErrorKind::Unavailable, _) => "try again later",
         _ => "log in again",
     };
     Error::new(

@@ -401,3 +401,16 @@ fn a_device_login_polls_five_seconds_slower_after_slow_down() {
         env.log_text()
     );
 }
+
+#[test]
+fn a_realm_that_refuses_offline_access_in_the_browser_says_how_to_turn_it_off() {
+    let env = scene(&["--no-offline-scope"], "offline = true\n");
+    let o = env.run(&["login", "--browser"], None);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invalid_scope") && err.contains("offline = false"),
+        "{err}"
+    );
+    nothing_written(&env);
+}
