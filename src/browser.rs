@@ -14,7 +14,6 @@ use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -142,37 +141,17 @@ impl BrowserLogin {
             ],
             done: Mutex::new(Some(tx)),
         });
-        let accept = async {
-            loop {
-                let (stream, _) = match self.listener.accept().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        log::warn!("login redirect listener: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
+        let accept =
+            crate::listen::accept_loop(&self.listener, "login redirect listener", false, {
                 let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let ctx = ctx.clone();
-                        async move { Ok::<_, Infallible>(answer(&ctx, req)) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .max_buf_size(16 * 1024)
-                        .keep_alive(false)
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                    if let Err(e) = conn.await {
-                        log::debug!("login redirect listener: connection ended: {e}");
-                    }
-                });
-            }
-        };
+                move |req| {
+                    let reply = answer(&ctx, req);
+                    async move { reply }
+                }
+            });
         let outcome = tokio::select! {
             r = rx.recv() => r.unwrap_or_else(|| Err(Error::unavailable("the login's redirect listener stopped"))),
-            _ = accept => unreachable!("the accept loop never ends"),
+            _ = accept => Err(Error::unavailable("the login's redirect listener stopped")),
             _ = tokio::time::sleep(timeout) => Err(Error::login_required(format!(
                 "the browser did not come back within {} seconds; nothing was written; log in again (ASTRAN_LOGIN_TIMEOUT_SECS sets the wait)",
                 timeout.as_secs()

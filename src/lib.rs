@@ -30,6 +30,7 @@ pub mod http;
 pub mod iam;
 pub mod idp;
 pub mod keys;
+pub mod listen;
 pub mod logging;
 pub mod login;
 pub mod notify;

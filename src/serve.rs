@@ -15,9 +15,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
 use hyper::{Method, Request, Response, StatusCode};
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The one path served.
 pub const PATH: &str = "/astran/credentials";
@@ -127,32 +125,11 @@ impl Bound {
                 format!("localhost:{}", self.port),
             ],
         });
-        loop {
-            let (stream, _) = match self.listener.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    log::warn!("credentials endpoint: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+        crate::listen::accept_loop(&self.listener, "credentials endpoint", true, move |req| {
             let ctx = ctx.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let ctx = ctx.clone();
-                    async move { Ok::<_, Infallible>(answer(&ctx, req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    // the smallest bound hyper takes: a longer request head is refused (431)
-                    .max_buf_size(8192)
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                if let Err(e) = conn.await {
-                    log::debug!("credentials endpoint: connection ended: {e}");
-                }
-            });
-        }
+            async move { answer(&ctx, req).await }
+        })
+        .await
     }
 }
 

@@ -12,7 +12,6 @@ import argparse
 import json
 import pathlib
 import socket
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -24,6 +23,8 @@ from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from webdriver_common import click as dom_click, wait_closed, x_screenshot as shoot
+
 p = argparse.ArgumentParser()
 p.add_argument("--driver", required=True)
 p.add_argument("--app", required=True)
@@ -32,15 +33,11 @@ a = p.parse_args()
 
 
 def x_screenshot(path):
-    time.sleep(0.4)
-    wid = subprocess.run(["xdotool", "search", "--name", "^Log in to Astran$"], capture_output=True,
-                         text=True).stdout.split()
-    if wid:
-        subprocess.run(["import", "-window", wid[0], str(path)], check=False)
+    shoot("Log in to Astran", path)
 
 
 def click(el):
-    driver.execute_script("arguments[0].click();", el)
+    dom_click(driver, el)
 
 
 def listening(url):
@@ -88,21 +85,7 @@ seen["listening_after_cancel"] = listening(url)
 pathlib.Path(a.shots, "go").write_text("go")
 click(driver.find_element(By.ID, "sso-begin"))
 t1 = time.time()
-closed = False
-deadline = time.time() + 40
-while time.time() < deadline:
-    try:
-        if not driver.window_handles:
-            closed = True
-            break
-        e = driver.find_element(By.ID, "error")
-        if e.is_displayed() and e.text:
-            seen["unexpected_error"] = e.text
-            break
-    except WebDriverException:
-        closed = True
-        break
-    time.sleep(0.2)
+closed = wait_closed(driver, seen, 40)
 seen["closed"] = closed
 seen["login_to_close_s"] = round(time.time() - t1, 3)
 try:

@@ -7,7 +7,6 @@ Screenshots of the form go to --shots. Prints one JSON line with what it saw."""
 import argparse
 import json
 import pathlib
-import subprocess
 import sys
 import time
 
@@ -17,6 +16,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+from webdriver_common import click as dom_click, wait_closed, x_screenshot as shoot
 
 p = argparse.ArgumentParser()
 p.add_argument("--driver", required=True)
@@ -29,20 +30,11 @@ a = p.parse_args()
 
 
 def x_screenshot(path):
-    # the window as X shows it (WebKitWebDriver's own screenshot can stall on a page that
-    # does not repaint)
-    time.sleep(0.4)
-    wid = subprocess.run(["xdotool", "search", "--name", "^Log in to Astran$"], capture_output=True,
-                         text=True).stdout.split()
-    if wid:
-        subprocess.run(["import", "-window", wid[0], str(path)], check=False)
+    shoot("Log in to Astran", path)
 
 
 def click(el):
-    # WebKitWebDriver's native click on a submit button waits for a page load that a
-    # script-handled form never makes; a DOM click is what the user's click does here.
-    driver.execute_script("arguments[0].click();", el)
-
+    dom_click(driver, el)
 
 
 opts = ArgOptions()
@@ -81,21 +73,7 @@ pw.clear()
 pw.send_keys(a.password)
 t1 = time.time()
 click(driver.find_element(By.ID, "submit"))
-closed = False
-deadline = time.time() + 30
-while time.time() < deadline:
-    try:
-        if not driver.window_handles:
-            closed = True
-            break
-        e = driver.find_element(By.ID, "error")
-        if e.is_displayed() and e.text:
-            seen["unexpected_error"] = e.text
-            break
-    except WebDriverException:
-        closed = True
-        break
-    time.sleep(0.2)
+closed = wait_closed(driver, seen, 30)
 seen["closed"] = closed
 seen["login_to_close_s"] = round(time.time() - t1, 3)
 try:
