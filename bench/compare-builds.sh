@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Compares release builds made with different profiles (opt-level, panic), interleaved in one
 # run against the same local servers: `astran-creds login` and `credential-process` times
-# (median, min-max) and the sizes of the binaries present in each.
+# (median, min-max) and the sizes of the binaries present in each. With --keyring, also
+# `login` with gnome-keyring on (bench/keyring.sh) and the servers' own time.
 #
-#   bash bench/compare-builds.sh [-n RUNS] LABEL=TARGET_DIR...
+#   bash bench/compare-builds.sh [-n RUNS] [--keyring] LABEL=TARGET_DIR...
 #   e.g. CARGO_TARGET_DIR=/tmp/t-s CARGO_PROFILE_RELEASE_OPT_LEVEL=s cargo build --release -p astran-creds -p astran-tray
 #        bash bench/compare-builds.sh o3=target s=/tmp/t-s
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=15
+n=15 keyring=0
 [ "${1:-}" = -n ] && { n=$2; shift 2; }
+[ "${1:-}" = --keyring ] && { keyring=1; shift; }
 [ $# -ge 1 ] || { sed -n '2,8p' "$0"; exit 2; }
 work=$(mktemp -d)
 cleanup() { for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -37,11 +39,19 @@ for _ in $(seq "$n"); do
     t0=$EPOCHREALTIME; "$d/release/astran-creds" credential-process >/dev/null; t1=$EPOCHREALTIME; ms "$t0" "$t1" >>"$work/cp-$l"
   done
 done
+if [ $keyring = 1 ]; then
+  builds=(); for a in "$@"; do builds+=("${a%%=*}=$(cd "${a#*=}" && pwd)/release"); done
+  OUT=$work RUNS=$n dbus-run-session -- bash bench/keyring.sh "${builds[@]}" 2>/dev/null
+fi
 st() { sort -g "$1" | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f (%.1f–%.1f)", m, a[1], a[NR]}'; }
 sz() { [ -e "$1" ] && awk -v b="$(stat -c %s "$1")" 'BEGIN{printf "%.2f MB", b/1e6}' || echo "–"; }
-echo "| build | login ms, median (min–max), n=$n | credential-process ms | astran-creds | astran-tray | astran-tray-window |"
-echo "|---|---|---|---|---|---|"
+kh="" ks=""
+[ $keyring = 1 ] && { kh=" login with gnome-keyring ms |"; ks="---|"; }
+echo "| build | login ms (ASTRAN_KEYRING=none), median (min–max), n=$n |$kh credential-process ms | astran-creds | astran-tray | astran-tray-window |"
+echo "|---|---|$ks---|---|---|---|"
 for a in "$@"; do
   l=${a%%=*} d=${a#*=}
-  echo "| $l | $(st "$work/login-$l") | $(st "$work/cp-$l") | $(sz "$d/release/astran-creds") | $(sz "$d/release/astran-tray") | $(sz "$d/release/astran-tray-window") |"
+  kc=""; [ $keyring = 1 ] && kc=" $(st "$work/keyring-$l") |"
+  echo "| $l | $(st "$work/login-$l") |$kc $(st "$work/cp-$l") | $(sz "$d/release/astran-creds") | $(sz "$d/release/astran-tray") | $(sz "$d/release/astran-tray-window") |"
 done
+[ $keyring = 1 ] && echo "| the servers alone (bench/servers.py: the two requests in one process) | | $(st "$work/servers") | | | | |"

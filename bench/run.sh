@@ -119,6 +119,10 @@ for i in $(seq "$RUNS_LOGIN"); do
   fi
 done
 
+log "login with gnome-keyring on (as a desktop runs it): $RUNS_LOGIN runs, then the servers alone"
+OUT=$S RUNS=$RUNS_LOGIN dbus-run-session -- bash bench/keyring.sh ours="$BIN" >"$work/keyring.log" 2>&1 \
+  || { cat "$work/keyring.log" >&2; exit 1; }
+
 log "credential-process: $RUNS_CP runs with fresh credentials"
 ( export_env "$h/ours"; ours
   for _ in $(seq "$RUNS_CP"); do
@@ -172,6 +176,8 @@ ok() { awk "BEGIN{exit !($1)}" && echo pass || echo "**miss**"; }
 mb() { awk -v b="$1" 'BEGIN{printf "%.2f MB", b / 1e6}'; }
 
 lm=$(median "$S/login"); mm=$(median "$S/manual"); ratio=$(awk -v a="$mm" -v b="$lm" 'BEGIN{printf "%.0f", a / b}')
+km=$(median "$S/keyring-ours"); sm=$(median "$S/servers")
+kratio=$(awk -v a="$mm" -v b="$km" 'BEGIN{printf "%.0f", a / b}'); over=$(awk -v a="$km" -v b="$sm" 'BEGIN{printf "%.1f", a - b}')
 cpm=$(median "$S/cp"); tsm=$(median "$S/tray_start"); wsm=$(median "$S/window_shown")
 idle_rss=$(v idle_rss); after_rss=$(v after_rss)
 cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
@@ -187,10 +193,14 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
   echo
   echo "| # | what | result | goal | |"
   echo "|---|---|---|---|---|"
-  echo "| 1 | \`astran-creds login\` → profile written (password grant, JWT decode, AssumeRoleWithWebIdentity, atomic write) | $(stats "$S/login") | < 60 ms | $(ok "$lm < 60") |"
+  echo "| 1 | \`astran-creds login\` → profile written, **as a desktop runs it**: the session saved in gnome-keyring (Secret Service, unlocked) | $(stats "$S/keyring-ours") | ≤ servers + 5 ms | $(ok "$km <= $sm + 5") |"
+  echo "| 1 | the servers' own time: the password grant and AssumeRoleWithWebIdentity alone, new connections, timed in one process (\`bench/servers.py\`) | $(stats "$S/servers") | | |"
+  echo "| 1 | our overhead above the servers (medians) | $over ms | ≤ 5 ms | $(ok "$over <= 5") |"
+  echo "| 1 | ratio manual / ours with the keyring (medians) | **${kratio}×** | ≥ 100× | $(ok "$kratio >= 100") |"
+  echo "| 1 | \`astran-creds login\` with \`ASTRAN_KEYRING=none\` (session in memory only) | $(stats "$S/login") | < 60 ms | $(ok "$lm < 60") |"
   echo "| 1 | the tutorial by hand, same servers, same run: \`curl\` token, JWT decode (\`cut\`, \`base64\`, \`jq\`), \`aws sts assume-role-with-web-identity\`, 3 × \`aws configure set\` | $(stats "$S/manual") | | |"
   echo "| 1 | ratio manual / ours (medians) | **${ratio}×** | ≥ 50× | $(ok "$ratio >= 50") |"
-  echo "| 1 | \`astran-creds credential-process\`, fresh credentials (cache hit) | $(stats "$S/cp") | < 10 ms | $(ok "$cpm < 10") |"
+  echo "| 1 | \`astran-creds credential-process\`, fresh credentials (cache hit) | $(stats "$S/cp") | ≤ 2 ms | $(ok "$cpm <= 2") |"
   echo "| 1 | for scale: \`aws --version\` (Python start-up of the AWS CLI) | $(stats "$S/aws_version") | | |"
   echo "| 2 | agent process tree idle, logged in, ${IDLE_S} s after start | $idle_rss MB RSS, $(v idle_pss) MB PSS | ≤ 25 MB RSS | $(ok "$idle_rss <= 25") |"
   echo "| 2 | with the login window open (agent + window + WebKit processes), ${OPEN_S} s after shown | $(stats "$S/open_rss" MB) RSS, $(stats "$S/open_pss" MB) PSS | | |"
@@ -225,7 +235,7 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
   echo "Raw samples (ms or MB, in run order):"
   echo
   echo '```'
-  for f in login manual cp tray_start window_shown open_rss open_pss; do
+  for f in keyring-ours servers login manual cp tray_start window_shown open_rss open_pss; do
     [ -s "$S/$f" ] && echo "$f: $(tr '\n' ' ' <"$S/$f")"
   done
   [ -s "$S/criterion_thrpt" ] && sed 's/^/criterion /' "$S/criterion_thrpt"

@@ -299,6 +299,22 @@ impl Account {
         )
     }
 
+    /// Whether talking to the IdP and to `services` needs TLS (and so the system's root
+    /// certificates): any of their URLs is https, or a service's endpoint is not configured
+    /// (Astran's derived endpoints are https).
+    pub fn needs_tls(&self, services: &[Service]) -> bool {
+        let https = |e: &Endpoint| e.url().scheme() == "https";
+        https(&self.token_url)
+            || self.authorize_url.as_ref().is_some_and(https)
+            || self.device_url.as_ref().is_some_and(https)
+            || services.iter().any(|s| {
+                self.endpoints
+                    .iter()
+                    .find(|(x, _)| x == s)
+                    .is_none_or(|(_, e)| https(e))
+            })
+    }
+
     /// The STS endpoint for `role`.
     pub fn sts_endpoint_for(&self, role: &str) -> Result<String> {
         self.endpoint_for(Service::Sts, role).map(|e| e.to_string())

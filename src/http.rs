@@ -11,16 +11,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Build the client (rustls, the system's trust store plus the certificates of `ca_bundle`,
 /// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` honoured). `ASTRAN_HTTP_TIMEOUT_SECS` shortens the
-/// timeout (tests, slow links).
-pub fn client(ca_bundle: Option<&Path>) -> Result<reqwest::Client> {
+/// timeout (tests, slow links). Without `tls` neither the system's roots nor `ca_bundle` are
+/// loaded (reading them was most of a login's start-up): for a client that only talks http
+/// to loopback, where an https URL would fail as untrusted, never go unchecked.
+pub fn client(ca_bundle: Option<&Path>, tls: bool) -> Result<reqwest::Client> {
     let timeout = std::env::var("ASTRAN_HTTP_TIMEOUT_SECS")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|s| *s > 0.0)
         .map(Duration::from_secs_f64)
         .unwrap_or(REQUEST_TIMEOUT);
-    let mut b = reqwest::Client::builder();
-    if let Some(path) = ca_bundle {
+    let mut b = reqwest::Client::builder().tls_built_in_root_certs(tls);
+    // the CA bundle too is for https only
+    if let Some(path) = ca_bundle.filter(|_| tls) {
         for cert in read_ca_bundle(path)? {
             b = b.add_root_certificate(cert);
         }

@@ -280,7 +280,7 @@ impl Session {
         };
         let region = acct.region.clone().unwrap_or_else(|| "us-east-1".into());
         let iam = IamClient::new(
-            self.http(&acct)?,
+            self.http_for(&acct, &[Service::Sts, Service::Iam], None)?,
             endpoint.as_str(),
             &region,
             self.clock().clone(),

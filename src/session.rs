@@ -65,8 +65,9 @@ pub struct Session {
     pub config_path: PathBuf,
     store: Arc<FallbackStore>,
     clock: Arc<dyn Clock>,
-    /// HTTP clients by CA bundle (one, normally): built once, connections reused.
-    http: Mutex<HashMap<Option<PathBuf>, reqwest::Client>>,
+    /// HTTP clients by CA bundle and whether they trust the system's roots (one, normally):
+    /// built once, connections reused.
+    http: Mutex<HashMap<(Option<PathBuf>, bool), reqwest::Client>>,
     credentials_path: Option<PathBuf>,
     aws_config_path: Option<PathBuf>,
 }
@@ -125,14 +126,29 @@ impl Session {
         &self.store
     }
 
-    pub(crate) fn http(&self, acct: &Account) -> Result<reqwest::Client> {
+    /// The HTTP client for talking to the account's IdP and STS (and `services`' endpoints,
+    /// and `extra`): built once per CA bundle, connections reused. The system's root
+    /// certificates (some 140 files) are loaded only when one of those is https.
+    pub(crate) fn http_for(
+        &self,
+        acct: &Account,
+        services: &[Service],
+        extra: Option<&str>,
+    ) -> Result<reqwest::Client> {
+        let tls = acct.needs_tls(services) || extra.is_some_and(|u| !u.starts_with("http://"));
+        let key = (acct.ca_bundle.clone(), tls);
         let mut clients = self.http.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(&acct.ca_bundle) {
+        if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
-        let c = crate::http::client(acct.ca_bundle.as_deref())?;
-        clients.insert(acct.ca_bundle.clone(), c.clone());
+        let c = crate::http::client(acct.ca_bundle.as_deref(), tls)?;
+        clients.insert(key, c.clone());
         Ok(c)
+    }
+
+    /// The client for the IdP and STS.
+    pub(crate) fn http(&self, acct: &Account) -> Result<reqwest::Client> {
+        self.http_for(acct, &[Service::Sts], None)
     }
 
     /// The config file as it is now (read off the async workers).
@@ -205,6 +221,10 @@ impl Session {
     /// is asked of the user or the IdP: a profile of the user's in `~/.aws/config` is not
     /// taken over, and `process` mode needs a keyring.
     pub(crate) async fn prepare_login(&self, req: &LoginRequest) -> Result<Account> {
+        // the keyring's connection and session (a Diffie-Hellman exchange on both sides) are
+        // made while the IdP and STS answer, not after
+        let store = self.store.clone();
+        drop(tokio::task::spawn_blocking(move || store.warm_up()));
         let cfg = self.config().await?;
         let name = cfg.pick_name(req.account.as_deref())?;
         let mut acct = cfg.account(&name)?;
@@ -301,47 +321,32 @@ impl Session {
             .await?;
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
-        let mut keyring_unavailable = None;
-        if let Some(rt) = tokens.refresh_token.clone() {
-            let now = self.clock.now().unix_timestamp();
-            let rec = SessionRecord {
-                refresh_token: rt,
-                refresh_expires_at: tokens.refresh_expires_at().map(|t| t.unix_timestamp()),
-                idle_seconds: (tokens.refresh_expires_in > 0).then_some(tokens.refresh_expires_in),
-                started_at: now,
-                refreshed_at: Some(tokens.obtained_at.unix_timestamp()),
-                email: email.clone(),
-                role_arn: role.clone(),
-                sts_endpoint: sts_endpoint.clone(),
-                offline: tokens.offline,
-            };
-            if let Err(e) = self.save_record(&name, rec).await {
-                log::warn!("the login session could not be saved: {e}");
-                keyring_unavailable = Some(e.to_string());
-            }
-        }
-        if let Some(why) = self.store.degraded() {
-            keyring_unavailable = Some(why);
-        }
-        if let Some(password) = password {
-            let remember = req.remember_password.unwrap_or(acct.remember_password);
-            let n = name.clone();
-            let res = self
-                .blocking(move |s| {
-                    if remember {
-                        s.set(Slot::Password, &n, &password)
-                    } else {
-                        s.delete(Slot::Password, &n)
-                    }
-                })
-                .await;
-            if let Err(e) = res {
-                log::warn!(
-                    "the password could not be {}: {e}",
-                    if remember { "remembered" } else { "forgotten" }
-                );
-            }
-        }
+        // the keyring (the session; the password remembered or forgotten) and the config
+        // file are independent: both at once, after the credentials are written
+        let record = tokens.refresh_token.clone().map(|rt| SessionRecord {
+            refresh_token: rt,
+            refresh_expires_at: tokens.refresh_expires_at().map(|t| t.unix_timestamp()),
+            idle_seconds: (tokens.refresh_expires_in > 0).then_some(tokens.refresh_expires_in),
+            started_at: self.clock.now().unix_timestamp(),
+            refreshed_at: Some(tokens.obtained_at.unix_timestamp()),
+            email: email.clone(),
+            role_arn: role.clone(),
+            sts_endpoint: sts_endpoint.clone(),
+            offline: tokens.offline,
+        });
+        let remember = req.remember_password.unwrap_or(acct.remember_password);
+        let n = name.clone();
+        let keyring = self.blocking(move |s| {
+            let saved = record.map(|rec| store::save_session(s, &n, &rec));
+            let password = password.map(|p| {
+                if remember {
+                    s.set(Slot::Password, &n, &p)
+                } else {
+                    s.delete(Slot::Password, &n)
+                }
+            });
+            (saved, password)
+        });
         let several_roles = claims.roles.as_ref().is_some_and(|r| r.len() > 1);
         let (req_email, req_profile, req_duration, req_role, req_remember) = (
             req.email.is_some(),
@@ -353,7 +358,7 @@ impl Session {
         let save_email = email.clone();
         let role_for_cfg = role.clone();
         let (cfg_path, cfg_name) = (self.config_path.clone(), name.clone());
-        off_worker(move || {
+        let config = off_worker(move || {
             config::update_account(&cfg_path, &cfg_name, move |a| {
                 if a.email.is_none() || req_email {
                     a.email = Some(save_email);
@@ -371,9 +376,23 @@ impl Session {
                     a.remember_password = Some(r);
                 }
             })
-        })
-        .await
-        .unwrap_or_else(|e| log::warn!("the config file was not updated: {e}"));
+        });
+        let ((saved, password), config) = tokio::join!(keyring, config);
+        let mut keyring_unavailable = None;
+        if let Some(Err(e)) = saved {
+            log::warn!("the login session could not be saved: {e}");
+            keyring_unavailable = Some(e.to_string());
+        }
+        if let Some(why) = self.store.degraded() {
+            keyring_unavailable = Some(why);
+        }
+        if let Some(Err(e)) = password {
+            log::warn!(
+                "the password could not be {}: {e}",
+                if remember { "remembered" } else { "forgotten" }
+            );
+        }
+        config.unwrap_or_else(|e| log::warn!("the config file was not updated: {e}"));
         Ok(LoginOutcome {
             account: name,
             email,
@@ -504,7 +523,7 @@ impl Session {
                 }
             )));
         }
-        let http = self.http(&acct)?;
+        let http = self.http_for(&acct, &[Service::Sts], Some(&rec.sts_endpoint))?;
         let creds = self
             .assume(
                 &http,

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// The Secret Service on Linux: one connection and one session a process.
+#[cfg(target_os = "linux")]
+pub mod secret_service;
+
 /// The keyring service name; `ASTRAN_KEYRING_SERVICE` overrides it (isolated instances, tests).
 pub fn service_name() -> String {
     std::env::var("ASTRAN_KEYRING_SERVICE")
@@ -95,6 +99,7 @@ pub enum Slot {
 }
 
 impl Slot {
+    /// The entry's user name in the keyring (`session:<account>`...).
     fn user(self, account: &str) -> String {
         match self {
             Slot::Session => format!("session:{account}"),
@@ -109,13 +114,18 @@ pub trait SecretStore: Send + Sync {
     fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError>;
     fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError>;
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError>;
+    /// Open what the next calls need (a connection, a session) ahead of them, so it happens
+    /// while the caller waits for something else; failures are left for those calls.
+    fn warm_up(&self) {}
 }
 
-/// The OS keyring.
+/// The OS keyring through the keyring crate (Keychain, Credential Manager).
+#[cfg(not(target_os = "linux"))]
 pub struct KeyringStore {
     service: String,
 }
 
+#[cfg(not(target_os = "linux"))]
 impl KeyringStore {
     pub fn new() -> Self {
         KeyringStore {
@@ -128,12 +138,14 @@ impl KeyringStore {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 impl Default for KeyringStore {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 fn map_keyring_err(e: keyring::Error) -> StoreError {
     match e {
         keyring::Error::PlatformFailure(inner) => StoreError::Unavailable(inner.to_string()),
@@ -142,6 +154,7 @@ fn map_keyring_err(e: keyring::Error) -> StoreError {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 impl SecretStore for KeyringStore {
     fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError> {
         match self.entry(slot, account)?.get_password() {
@@ -217,7 +230,11 @@ impl FallbackStore {
             *s.reason.lock().unwrap() = Some("ASTRAN_KEYRING=none".into());
             return s;
         }
-        FallbackStore::new(Box::new(KeyringStore::new()))
+        #[cfg(target_os = "linux")]
+        let keyring = secret_service::SecretServiceStore::new(service_name());
+        #[cfg(not(target_os = "linux"))]
+        let keyring = KeyringStore::new();
+        FallbackStore::new(Box::new(keyring))
     }
 
     /// `Some(reason)` once the keyring was found unreachable.
@@ -260,6 +277,12 @@ impl SecretStore for FallbackStore {
 
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
         self.run(|s| s.delete(slot, account))
+    }
+
+    fn warm_up(&self) {
+        if !self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
+            self.primary.warm_up();
+        }
     }
 }
 

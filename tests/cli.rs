@@ -465,6 +465,101 @@ fn session_lives_in_gnome_keyring() {
     assert!(o.stdout.is_empty());
 }
 
+fn secret_tool(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut c = std::process::Command::new("secret-tool");
+    c.args(args)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        stdin.unwrap_or("").as_bytes(),
+    )
+    .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The keyring items are laid out as keyring 3 (the crate earlier versions used) lays them
+/// out, so either version reads the other's: checked with libsecret's own `secret-tool`.
+#[test]
+fn keyring_items_are_where_keyring_3_puts_them_both_ways() {
+    let env = Env::standard();
+    assert_ok(&env.login(&[]), "login");
+    let svc = env.keyring_service.clone();
+    // what `secret-tool search` shows of the session's items, but the secret itself
+    let search = || -> String {
+        let o = secret_tool(
+            &[
+                "search",
+                "--all",
+                "service",
+                &svc,
+                "username",
+                "session:default",
+            ],
+            None,
+        );
+        assert_ok(&o, "secret-tool search");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+        .lines()
+        .filter(|l| !l.starts_with("secret = "))
+        .collect::<Vec<_>>()
+        .join("\n")
+    };
+    let items = |text: &str| text.lines().filter(|l| l.starts_with("label = ")).count();
+    let label = format!("session:default@{svc}:default (keyring v3.6.3)");
+    let first = search();
+    for want in [
+        "attribute.target = default",
+        "attribute.application = rust-keyring",
+        &format!("label = {label}"),
+    ] {
+        assert!(first.contains(want), "{want:?} not in {first}");
+    }
+    assert_eq!(items(&first), 1, "{first}");
+
+    // an item written as keyring 3 writes it (here by libsecret) is read and updated in place
+    let record = String::from_utf8(keyring_session(&env).stdout).unwrap();
+    assert_ok(
+        &secret_tool(
+            &["clear", "service", &svc, "username", "session:default"],
+            None,
+        ),
+        "clear",
+    );
+    let store = [
+        "store",
+        "--label",
+        &label,
+        "service",
+        &svc,
+        "username",
+        "session:default",
+        "target",
+        "default",
+        "application",
+        "rust-keyring",
+    ];
+    assert_ok(&secret_tool(&store, Some(&record)), "secret-tool store");
+    assert_ok(
+        &env.run(&["refresh"], None),
+        "refresh with the keyring 3 item",
+    );
+    let after = search();
+    assert_eq!(items(&after), 1, "{after}");
+    let renewed = String::from_utf8(keyring_session(&env).stdout).unwrap();
+    assert!(
+        renewed != record,
+        "the refresh saved the renewed session into that item"
+    );
+}
+
 #[test]
 fn without_a_keyring_login_still_works_and_says_so() {
     let env = Env::standard().with_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");

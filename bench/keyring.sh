@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `astran-creds login` as a desktop runs it: inside a private D-Bus session (run me with
+# dbus-run-session) with gnome-keyring started and unlocked, as a desktop login leaves it, so
+# the session is saved in the Secret Service. Then the servers' own time for the same two
+# requests (bench/servers.py). Interleaves the builds given as LABEL=DIR (DIR holds
+# astran-creds) and writes the samples, in ms, to $OUT/keyring-LABEL and $OUT/servers.
+#
+#   OUT=dir RUNS=21 ASTRAN_IDP_URL=… ASTRAN_STS_ENDPOINT=… dbus-run-session -- bash bench/keyring.sh ours=target/release
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${OUT:?}" "${RUNS:?}" "${ASTRAN_IDP_URL:?}" "${ASTRAN_STS_ENDPOINT:?}"
+home=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$home"' EXIT
+export HOME=$home XDG_RUNTIME_DIR=$home/run XDG_DATA_HOME=$home/.local/share XDG_CONFIG_HOME=$home/.config
+export AWS_SHARED_CREDENTIALS_FILE=$home/.aws/credentials AWS_CONFIG_FILE=$home/.aws/config
+unset ASTRAN_KEYRING
+mkdir -p "$home/.aws" && mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+printf 'bench' | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null
+for _ in $(seq 100); do
+  dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q true && break
+  sleep 0.05
+done
+login() { printf 'PASSWORD123\n' | "$1/astran-creds" login --email demo@astran.io --password-stdin >/dev/null; }
+ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f\n", (b - a) * 1000}'; }
+for a in "$@"; do login "${a#*=}"; done # warm-up: the keyring item exists from here on, as for a user
+for _ in $(seq "$RUNS"); do
+  for a in "$@"; do
+    t0=$EPOCHREALTIME; login "${a#*=}"; t1=$EPOCHREALTIME; ms "$t0" "$t1" >>"$OUT/keyring-${a%%=*}"
+  done
+done
+# the session really is in the keyring
+secret-tool lookup service astran-tray username session:default | grep -q refresh_token
+python3 bench/servers.py "$RUNS" | awk '{print $2}' >>"$OUT/servers"
