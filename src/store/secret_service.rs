@@ -148,13 +148,12 @@ impl SecretStore for SecretServiceStore {
             );
             let mut attributes = self.attributes(&user);
             attributes.insert("application", "rust-keyring");
-            ss.get_default_collection()?.create_item(
-                &label,
-                attributes,
-                secret,
-                true,
-                "text/plain",
-            )?;
+            let collection = ss.get_default_collection()?;
+            // as keyring does: a locked collection asks to be unlocked (the desktop's prompt)
+            if collection.is_locked()? {
+                collection.unlock()?;
+            }
+            collection.create_item(&label, attributes, secret, true, "text/plain")?;
             Ok(())
         })
     }
