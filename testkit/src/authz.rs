@@ -464,13 +464,7 @@ impl Idp {
 
     /// The login form of this authentication session, with a fresh active code.
     fn login_page(&mut self, tab_id: &str, username: &str, error: Option<&'static str>) -> Page {
-        let code = random_b64(32);
-        let s = self
-            .authz
-            .auth_sessions
-            .get_mut(tab_id)
-            .expect("auth session exists");
-        s.session_code = code.clone();
+        let (code, s) = renew_session_code(&mut self.authz.auth_sessions, tab_id);
         Page::Login {
             action: format!(
                 "{}/login-actions/authenticate?session_code={}&execution={}&client_id={}&tab_id={}",
@@ -487,13 +481,7 @@ impl Idp {
     }
 
     fn consent_page(&mut self, tab_id: &str) -> Page {
-        let code = random_b64(32);
-        let s = self
-            .authz
-            .auth_sessions
-            .get_mut(tab_id)
-            .expect("auth session exists");
-        s.session_code = code.clone();
+        let (code, s) = renew_session_code(&mut self.authz.auth_sessions, tab_id);
         let scope = match &s.kind {
             AuthKind::Device { user_code } => self
                 .authz
@@ -1095,6 +1083,18 @@ impl Idp {
             omit_role_claim,
         ))
     }
+}
+
+/// A fresh active code for the page shown next in an authentication session (an older
+/// page's form is then stale, as in Keycloak).
+fn renew_session_code<'a>(
+    sessions: &'a mut HashMap<String, AuthSession>,
+    tab_id: &str,
+) -> (String, &'a mut AuthSession) {
+    let code = random_b64(32);
+    let s = sessions.get_mut(tab_id).expect("auth session exists");
+    s.session_code = code.clone();
+    (code, s)
 }
 
 #[cfg(test)]

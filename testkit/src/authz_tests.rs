@@ -1,7 +1,7 @@
 //! Unit tests of `authz.rs`: the browser login, PKCE, codes, and the device grant.
 
 use super::*;
-use crate::idp::tests::{form, idp_with, T0};
+use crate::idp::tests::{form, idp_with, refresh, T0};
 use crate::jwt::payload_unverified;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -82,18 +82,6 @@ fn exchange(
         f.push(("code_verifier".into(), v.into()));
     }
     idp.token(&f, now, false)
-}
-
-fn refresh(idp: &mut Idp, rt: &str, now: i64) -> Result<TokenResponse, OAuthError> {
-    idp.token(
-        &form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", "root-client"),
-            ("refresh_token", rt),
-        ]),
-        now,
-        false,
-    )
 }
 
 fn err(r: Result<TokenResponse, OAuthError>) -> (u16, &'static str, String) {

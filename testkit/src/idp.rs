@@ -748,7 +748,7 @@ pub(crate) mod tests {
         idp.token(&f, now, false).expect("login")
     }
 
-    fn refresh(idp: &mut Idp, rt: &str, now: i64) -> Result<TokenResponse, OAuthError> {
+    pub(crate) fn refresh(idp: &mut Idp, rt: &str, now: i64) -> Result<TokenResponse, OAuthError> {
         idp.token(
             &form(&[
                 ("grant_type", "refresh_token"),
