@@ -53,6 +53,11 @@ pub fn challenge(verifier: &Secret) -> String {
         .encode(Sha256::digest(verifier.expose().as_bytes()))
 }
 
+/// The `redirect_uri` of a listener on `port` (RFC 8252 §7.3: the loopback IP literal).
+fn redirect_uri(port: u16) -> String {
+    format!("http://127.0.0.1:{port}{CALLBACK_PATH}")
+}
+
 /// What the browser brought back: the code, to exchange with the verifier.
 #[derive(Debug)]
 pub struct Code {
@@ -90,10 +95,9 @@ impl BrowserLogin {
             .map_err(|e| Error::io("cannot read the redirect listener's address", e))?
             .port();
         let (state, nonce, verifier) = (random_token(), random_token(), random_token());
-        let redirect_uri = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
         url.query_pairs_mut()
             .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", &redirect_uri)
+            .append_pair("redirect_uri", &redirect_uri(port))
             .append_pair("response_type", "code")
             .append_pair("scope", scope)
             .append_pair("state", state.expose())
@@ -116,7 +120,7 @@ impl BrowserLogin {
     }
 
     pub fn redirect_uri(&self) -> String {
-        format!("http://127.0.0.1:{}{CALLBACK_PATH}", self.port)
+        redirect_uri(self.port)
     }
 
     pub fn verifier(&self) -> &Secret {
@@ -228,13 +232,8 @@ fn idp_error(error: &str, description: Option<&str>) -> Error {
     };
     let kind = match error {
         "access_denied" => ErrorKind::WrongCredentials,
-        "login_required" | "interaction_required" | "temporarily_unavailable" | "server_error" => {
-            if error == "temporarily_unavailable" || error == "server_error" {
-                ErrorKind::Unavailable
-            } else {
-                ErrorKind::LoginRequired
-            }
-        }
+        "login_required" | "interaction_required" => ErrorKind::LoginRequired,
+        "temporarily_unavailable" | "server_error" => ErrorKind::Unavailable,
         "unauthorized_client"
         | "invalid_client"
         | "invalid_scope"

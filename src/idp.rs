@@ -139,8 +139,8 @@ impl IdpClient {
         .await
     }
 
-    /// One poll of a device login: `Ok(None)` while the user has not answered yet, with the
-    /// interval to wait before the next poll (longer after a `slow_down`).
+    /// One poll of a device login: the tokens, or why there are none yet (not answered, or
+    /// asked to poll more slowly).
     pub async fn device_poll(
         &self,
         s: &IdpSettings,
@@ -174,24 +174,11 @@ impl IdpClient {
         device_url: &str,
     ) -> Result<DeviceAuthorization> {
         let url = check_endpoint("device authorization endpoint", device_url)?;
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", &s.client_id)
-            .append_pair("scope", login_scope(s.offline))
-            .finish();
-        let resp = self
-            .http
-            .post(url.clone())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
+        let form = [
+            ("client_id", s.client_id.as_str()),
+            ("scope", login_scope(s.offline)),
+        ];
+        let (status, bytes) = self.post_form(&url, &form).await?;
         parse_device_reply(status, &bytes, url.host_str().unwrap_or("?"), &s.client_id)
     }
 
@@ -237,12 +224,24 @@ impl IdpClient {
                 form.push(("device_code", device_code.expose()));
             }
         }
+        let obtained_at = self.clock.now();
+        let (status, bytes) = self.post_form(&url, &form).await?;
+        let host = url.host_str().unwrap_or("?").to_owned();
+        Ok((status, bytes, host, obtained_at))
+    }
+
+    /// POST `form` to one of the IdP's endpoints: the reply's status and body. The body may
+    /// hold a secret (a password, a token), so it is built as one.
+    async fn post_form(
+        &self,
+        url: &reqwest::Url,
+        form: &[(&str, &str)],
+    ) -> Result<(u16, bytes::Bytes)> {
         let body = Secret::new(
             url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(form.iter())
                 .finish(),
         );
-        let obtained_at = self.clock.now();
         let resp = self
             .http
             .post(url.clone())
@@ -251,14 +250,13 @@ impl IdpClient {
             .body(body.expose().to_owned())
             .send()
             .await
-            .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
-        let status = resp.status();
+            .map_err(|e| describe_send_error("the identity provider", url, &e))?;
+        let status = resp.status().as_u16();
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| describe_send_error("the identity provider", &url, &e))?;
-        let host = url.host_str().unwrap_or("?").to_owned();
-        Ok((status.as_u16(), bytes, host, obtained_at))
+            .map_err(|e| describe_send_error("the identity provider", url, &e))?;
+        Ok((status, bytes))
     }
 }
 
@@ -341,31 +339,31 @@ pub fn parse_device_reply(
             interval: r.interval.unwrap_or(5).clamp(1, 60),
         });
     }
-    let err: Option<ErrorReply> = serde_json::from_slice(bytes).ok();
-    match (status, err) {
-        (400 | 401 | 403, Some(e)) if e.error == "unauthorized_client" || e.error == "invalid_client" => Err(Error::config(format!(
-            "the identity provider does not allow device logins for client {client_id} ({}: {}); use auth = \"browser\" for the account, or ask your administrator to enable the device grant",
-            e.error,
-            e.error_description.unwrap_or_default()
-        ))),
-        (_, e) => {
-            // the token endpoint's mapping is the same for the rest
-            let body = e.map(|e| serde_json::json!({"error": e.error, "error_description": e.error_description}).to_string());
-            let dc = Secret::new("");
-            let r = parse_token_reply(
-                status,
-                body.as_deref().unwrap_or("").as_bytes(),
-                host,
-                &Grant::Device { device_code: &dc },
-                OffsetDateTime::UNIX_EPOCH,
-            );
-            match r {
-                Err(e) => Err(e),
-                Ok(_) => Err(Error::unavailable(format!(
-                    "the identity provider at {host} sent an unexpected device authorization reply (HTTP {status}); try again later"
-                ))),
-            }
+    match serde_json::from_slice::<ErrorReply>(bytes) {
+        Ok(e)
+            if matches!(status, 400 | 401 | 403)
+                && (e.error == "unauthorized_client" || e.error == "invalid_client") =>
+        {
+            Err(Error::config(format!(
+                "the identity provider does not allow device logins for client {client_id} ({}: {}); use auth = \"browser\" for the account, or ask your administrator to enable the device grant",
+                e.error,
+                e.error_description.unwrap_or_default()
+            )))
         }
+        // the token endpoint's mapping for the rest (a status outside 2xx is always an error
+        // there)
+        _ => parse_token_reply(
+            status,
+            bytes,
+            host,
+            &Grant::Device {
+                device_code: &Secret::new(""),
+            },
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .and(Err(Error::unavailable(format!(
+            "the identity provider at {host} sent an unexpected device authorization reply (HTTP {status}); try again later"
+        )))),
     }
 }
 

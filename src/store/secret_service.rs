@@ -61,10 +61,6 @@ impl SecretServiceStore {
         r.map_err(unavailable)
     }
 
-    fn user(slot: Slot, account: &str) -> String {
-        slot.user(account)
-    }
-
     fn attributes<'a>(&'a self, user: &'a str) -> HashMap<&'a str, &'a str> {
         HashMap::from([
             ("target", "default"),
@@ -122,7 +118,7 @@ fn find<'a>(
 
 impl SecretStore for SecretServiceStore {
     fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError> {
-        let user = Self::user(slot, account);
+        let user = slot.user(account);
         let bytes = self.with(|ss| match find(ss, self.attributes(&user))? {
             Some(item) => item.get_secret().map(Some),
             None => Ok(None),
@@ -136,7 +132,7 @@ impl SecretStore for SecretServiceStore {
     }
 
     fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError> {
-        let user = Self::user(slot, account);
+        let user = slot.user(account);
         let secret = value.expose().as_bytes();
         self.with(|ss| {
             if let Some(item) = find(ss, self.attributes(&user))? {
@@ -165,7 +161,7 @@ impl SecretStore for SecretServiceStore {
     }
 
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
-        let user = Self::user(slot, account);
+        let user = slot.user(account);
         // a search only: nothing stored, nothing more asked of the keyring
         self.with(|ss| {
             let found = ss.search_items(self.attributes(&user))?;
