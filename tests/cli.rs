@@ -433,17 +433,16 @@ fn symlinked_credentials_file_is_followed() {
 
 /// `secret-tool lookup` of this scene's session entry: what gnome-keyring holds.
 fn keyring_session(env: &Env) -> std::process::Output {
-    std::process::Command::new("secret-tool")
-        .args([
+    secret_tool(
+        &[
             "lookup",
             "service",
             &env.keyring_service,
             "username",
             "session:default",
-        ])
-        .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
-        .output()
-        .unwrap()
+        ],
+        None,
+    )
 }
 
 #[test]

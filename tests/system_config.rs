@@ -4,27 +4,15 @@
 mod common;
 
 use common::*;
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 /// `astran-creds ARGS` with the system config at `system` and no `ASTRAN_IDP_URL` (so the
 /// token URL comes from the files), the password on stdin when given.
 fn run(env: &Env, system: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut c = env.cmd(args);
     c.env_remove("ASTRAN_IDP_URL")
-        .env("ASTRAN_SYSTEM_CONFIG", system)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    if let Some(s) = stdin {
-        let _ = child.stdin.take().unwrap().write_all(s.as_bytes());
-    }
-    child.wait_with_output().unwrap()
+        .env("ASTRAN_SYSTEM_CONFIG", system);
+    env.run_command(c, args, stdin)
 }
 
 fn setting<'a>(doc: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {

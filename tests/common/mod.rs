@@ -577,7 +577,12 @@ impl Env {
     }
 
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut c = self.cmd(args);
+        self.run_command(self.cmd(args), args, stdin)
+    }
+
+    /// Run `c` (made by [`Env::cmd`] with `args`, then adjusted by the test) as [`Env::run`]
+    /// does: `stdin` written, the output kept for the secrets scan.
+    pub fn run_command(&self, mut c: Command, args: &[&str], stdin: Option<&str>) -> Output {
         c.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
