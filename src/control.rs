@@ -7,8 +7,8 @@
 use crate::error::{Error, Result};
 use crate::keys::{KeyDeleted, KeyWritten, KeysReport};
 use crate::protocol::{
-    parse_request, Done, LoggedOut, LoginBegun, Pong, Reply, Request, Response, Settings,
-    StatusReport, MAX_REQUEST,
+    parse_request, Done, EventsReport, LoggedOut, LoginBegun, Overview, Pong, Reply, Request,
+    Response, Settings, StatusReport, WindowKind, MAX_REQUEST,
 };
 use crate::session::{LoginOutcome, RefreshOutcome};
 use serde::de::DeserializeOwned;
@@ -170,6 +170,27 @@ impl Client {
 
     pub async fn login_cancel(&self, account: Option<String>) -> Result<Done> {
         self.call(&Request::LoginCancel { account }, QUICK).await
+    }
+
+    pub async fn overview(&self) -> Result<Overview> {
+        self.call(&Request::Overview, QUICK).await
+    }
+
+    pub async fn events(
+        &self,
+        account: Option<String>,
+        limit: Option<usize>,
+    ) -> Result<EventsReport> {
+        self.call(&Request::Events { account, limit }, QUICK).await
+    }
+
+    pub async fn show(&self, window: WindowKind, account: Option<String>) -> Result<Done> {
+        self.call(&Request::Show { window, account }, QUICK).await
+    }
+
+    /// The owner may renew first (a network call): as long as a refresh may take.
+    pub async fn copy_export(&self, account: Option<String>, timeout: Duration) -> Result<Done> {
+        self.call(&Request::CopyExport { account }, timeout).await
     }
 
     pub async fn keys_delete(&self, account: Option<String>, key_id: String) -> Result<KeyDeleted> {

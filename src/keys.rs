@@ -18,8 +18,10 @@ use crate::fsio::{self, FileLock};
 use crate::iam::{Failure, IamClient, KeyList, NewKey};
 use crate::session::{off_worker, Session};
 use crate::sts::Credentials;
+use crate::timeline::HeldKey;
 use crate::values::{AccountName, ProfileName};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -743,14 +745,13 @@ impl Session {
         })
     }
 
-    /// The keys held in our profiles that are older than their account's limit and whose
-    /// reminder is due now (none in the last day), and when the next reminder will be due (a
-    /// key turning too old, or a day after the last reminder). No network: the records, the
-    /// config and the credentials file only, each read once.
-    pub async fn key_reminders(&self) -> Result<(Vec<OldKey>, Option<OffsetDateTime>)> {
+    /// The key records whose profile still holds their key (only those are worth a reminder
+    /// or a mark), with their account's `max_key_age_days`. No network: the records, the
+    /// config and the credentials file, each read once.
+    async fn held_records(&self) -> Result<Vec<(KeyRecord, u32)>> {
         let records = self.records().await?;
         if records.is_empty() {
-            return Ok((Vec::new(), None));
+            return Ok(Vec::new());
         }
         let cfg = self.config().await?;
         let held = {
@@ -770,21 +771,43 @@ impl Session {
             })
             .await?
         };
+        Ok(records
+            .into_iter()
+            .zip(held)
+            .filter(|(r, held)| held.as_deref() == Some(&r.access_key_id))
+            .filter_map(|(r, _)| {
+                let max = cfg.account(&r.account).ok()?.max_key_age_days;
+                Some((r, max))
+            })
+            .collect())
+    }
+
+    /// The permanent keys our profiles hold, by account (the status's and the timeline's).
+    pub async fn held_keys(&self) -> Result<HashMap<String, Vec<HeldKey>>> {
+        let now = self.clock().now();
+        let mut out: HashMap<String, Vec<HeldKey>> = HashMap::new();
+        for (r, max) in self.held_records().await? {
+            out.entry(r.account.to_string())
+                .or_default()
+                .push(HeldKey::of(&r, max, now));
+        }
+        Ok(out)
+    }
+
+    /// The keys held in our profiles that are older than their account's limit and whose
+    /// reminder is due now (none in the last day), and when the next reminder will be due (a
+    /// key turning too old, or a day after the last reminder). No network: the records, the
+    /// config and the credentials file only, each read once.
+    pub async fn key_reminders(&self) -> Result<(Vec<OldKey>, Option<OffsetDateTime>)> {
+        let records = self.held_records().await?;
         let now = self.clock().now();
         let mut next: Option<OffsetDateTime> = None;
         let mut earliest = |t: OffsetDateTime| next = Some(next.map_or(t, |n| n.min(t)));
         let mut due_now = Vec::new();
-        for (r, held) in records.into_iter().zip(held) {
-            let Ok(acct) = cfg.account(&r.account) else {
-                continue;
-            };
-            let due = r.created + time::Duration::days(acct.max_key_age_days.into());
+        for (r, max_age) in records {
+            let due = r.created + time::Duration::days(max_age.into());
             if now < due {
                 earliest(due);
-                continue;
-            }
-            // only a key that our profile still holds is worth a reminder
-            if held.as_deref() != Some(&r.access_key_id) {
                 continue;
             }
             match r.reminded_at {
@@ -796,7 +819,7 @@ impl Session {
                         account: r.account,
                         profile: r.profile,
                         access_key_id: r.access_key_id,
-                        max_key_age_days: acct.max_key_age_days,
+                        max_key_age_days: max_age,
                         due,
                         reminded_at: r.reminded_at,
                     });

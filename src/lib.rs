@@ -24,6 +24,7 @@ pub mod control;
 pub mod credfile;
 pub mod device;
 pub mod error;
+pub mod events;
 pub mod export;
 pub mod fsio;
 pub mod http;
@@ -46,6 +47,7 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod sts;
+pub mod timeline;
 pub mod values;
 
 pub use error::{Error, ErrorKind, Result};

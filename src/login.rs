@@ -170,6 +170,19 @@ impl Session {
     /// Wait for the user (a browser login at most `timeout`; a device login until its code
     /// expires), exchange what came back for tokens, then role → STS → profile → session.
     pub async fn finish_login(&self, p: PendingLogin, timeout: Duration) -> Result<LoginOutcome> {
+        let (name, how) = (
+            p.acct.name.to_string(),
+            match &p.waiting {
+                Waiting::Browser(_) => "browser",
+                Waiting::Device(_) => "device",
+            },
+        );
+        let r = self.wait_login(p, timeout).await;
+        self.note_login(Some(&name), how, &r).await;
+        r
+    }
+
+    async fn wait_login(&self, p: PendingLogin, timeout: Duration) -> Result<LoginOutcome> {
         let http = self.http(&p.acct)?;
         let settings = idp_settings(&p.acct);
         let idp = self.idp(http);

@@ -80,6 +80,21 @@ enum Command {
         /// Machine-readable output (stable, see README).
         #[arg(long)]
         json: bool,
+        /// Also list what comes next for each account: renewals, keep-alives, the session's
+        /// ends, the moment a login is needed, a permanent key's age limit.
+        #[arg(long, conflicts_with = "json")]
+        timeline: bool,
+    },
+    /// What happened recently (logins, renewals, failures, notices), as the running tray
+    /// agent or daemon remembers it, newest first.
+    Events {
+        #[arg(long)]
+        account: Option<String>,
+        /// How many (default 50).
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
     },
     /// Renew the credentials now with the held session.
     Refresh {
@@ -293,7 +308,35 @@ async fn run(cli: Cli) -> Result<i32> {
                 .await?;
             return logged_in(out).await;
         }
-        Command::Status { json } => {
+        Command::Events {
+            account,
+            limit,
+            json,
+        } => {
+            // the events live in the running owner (tray agent or daemon), not in a file
+            #[cfg(unix)]
+            let r = astran_creds::control::Client::from_env()
+                .events(account, limit)
+                .await?;
+            #[cfg(not(unix))]
+            let r: astran_creds::protocol::EventsReport = {
+                let _ = (account, limit);
+                return Err(Error::unavailable("events need the tray agent's control socket, which this system does not have yet"));
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+            } else {
+                for e in r.events {
+                    println!(
+                        "{} {}: {}",
+                        astran_creds::clock::rfc3339(e.at),
+                        e.account,
+                        e.words
+                    );
+                }
+            }
+        }
+        Command::Status { json, timeline } => {
             let st = session.status().await?;
             if json {
                 let doc = StatusReport::new(st);
@@ -323,6 +366,20 @@ async fn run(cli: Cli) -> Result<i32> {
                         fmt(s.credentials_expire_at),
                         fmt(s.next_refresh_at),
                     );
+                    if timeline {
+                        for m in &s.timeline.marks {
+                            println!(
+                                "  {} {}{}{}",
+                                fmt(Some(m.at)),
+                                m.kind.words(),
+                                m.detail
+                                    .as_deref()
+                                    .map(|d| format!(" {d}"))
+                                    .unwrap_or_default(),
+                                if m.projected { " (projected)" } else { "" }
+                            );
+                        }
+                    }
                 }
             }
         }

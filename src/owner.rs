@@ -7,15 +7,18 @@ use crate::config::AuthKind;
 use crate::control::{self, Handler};
 use crate::error::WireError;
 use crate::error::{Error, Result};
+use crate::events::EventKind;
 use crate::login::LoginPrompt;
 use crate::notify::{Notice, NoticeKind, Notifier};
 use crate::protocol::{
-    Done, LoggedOut, LoginBegun, Pong, Request, Response, Settings, StatusReport,
+    Done, EventsReport, LoggedOut, LoginBegun, Overview, Pong, Request, Response, Settings,
+    StatusReport, WindowKind, STATUS_VERSION,
 };
 use crate::scheduler::{Scheduler, Snapshot};
+use crate::secret::Secret;
 use crate::session::{LoginOutcome, LoginRequest, Session};
 use crate::state::Overlay;
-use crate::values::ProfileName;
+use crate::values::{AccountName, ProfileName};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
@@ -28,6 +31,10 @@ use tokio::task::JoinHandle;
 pub type OnShowLogin = Box<dyn Fn(Option<String>) + Send + Sync>;
 /// Called after each successful login through the socket.
 pub type OnLogin = Box<dyn Fn(&LoginOutcome) + Send + Sync>;
+/// Called for `show` with the window and the account asked for.
+pub type OnShow = Box<dyn Fn(WindowKind, Option<String>) + Send + Sync>;
+/// Called for `copy_export` with the lines to put on the clipboard.
+pub type OnCopy = Box<dyn Fn(Secret) + Send + Sync>;
 
 /// What a shell adds to the runtime.
 #[derive(Default)]
@@ -36,6 +43,10 @@ pub struct Hooks {
     pub on_show_login: Option<OnShowLogin>,
     /// After each successful login through the socket (the tray's notification).
     pub on_login: Option<OnLogin>,
+    /// `show` (the tray opens the window); `None`: refused as unsupported.
+    pub on_show: Option<OnShow>,
+    /// `copy_export` (the tray's clipboard); `None`: refused as unsupported.
+    pub on_copy: Option<OnCopy>,
 }
 
 /// The running owner.
@@ -69,6 +80,11 @@ impl Owner {
             return Ok(Start::AlreadyRunning(socket));
         };
         log::info!("control socket {}", server.path().display());
+        // every notice sent is an event too
+        let notifier: Arc<dyn Notifier> = Arc::new(Noted {
+            inner: notifier,
+            session: session.clone(),
+        });
         let (handler_session, reminder_notifier) = (session.clone(), notifier.clone());
         let mut sched = Scheduler::new(session.clone(), notifier);
         let wake = sched.wake.clone();
@@ -216,6 +232,26 @@ async fn signals(stop: watch::Sender<bool>, wake: Arc<Notify>) {
     let _ = stop.send(true);
 }
 
+/// Notes each notice in the session's events, then sends it on.
+struct Noted {
+    inner: Arc<dyn Notifier>,
+    session: Arc<Session>,
+}
+
+impl Notifier for Noted {
+    fn notify(&self, n: &Notice) {
+        self.session.note(
+            &n.account,
+            EventKind::Notice,
+            format!("notice sent: {}", n.summary),
+        );
+        self.inner.notify(n);
+    }
+}
+
+/// How many events `events` gives without a limit.
+const EVENTS_DEFAULT: usize = 50;
+
 /// Answers the control socket with the session facade.
 struct SessionHandler {
     session: Arc<Session>,
@@ -243,6 +279,37 @@ impl Drop for Waiter {
 }
 
 impl SessionHandler {
+    /// Note a key created or rotated, or why not.
+    async fn note_key(
+        &self,
+        account: Option<&str>,
+        r: &Result<crate::keys::KeyWritten>,
+        what: &str,
+    ) {
+        match r {
+            Ok(k) => self.session.note(
+                &k.account,
+                EventKind::Key,
+                format!(
+                    "permanent key {} {what} in profile {}",
+                    k.access_key_id, k.profile
+                ),
+            ),
+            Err(e) => {
+                self.note_failed(account, format!("the permanent key was not {what}: {e}"))
+                    .await
+            }
+        }
+    }
+
+    async fn note_failed(&self, account: Option<&str>, words: String) {
+        let name = match self.session.account(account).await {
+            Ok(a) => a.name.to_string(),
+            Err(_) => account.unwrap_or(config::DEFAULT_ACCOUNT).to_owned(),
+        };
+        self.session.note(&name, EventKind::Failure, words);
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiter>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -347,19 +414,19 @@ impl SessionHandler {
             Request::Status => {
                 // the files and the keyring as they are now, with what the scheduler knows
                 let known = self.views.borrow().accounts.clone();
-                let mut out = Vec::new();
-                for acct in s.accounts().await? {
-                    let overlay = known
-                        .iter()
-                        .find(|v| v.account == acct.name)
-                        .map(|v| Overlay {
-                            login_required: false,
-                            failures: v.failures,
-                            last_error: v.last_error.clone(),
-                        })
-                        .unwrap_or_default();
-                    out.push(s.account_status(&acct, &overlay).await?);
-                }
+                let out = s
+                    .statuses(|acct| {
+                        known
+                            .iter()
+                            .find(|v| v.account == acct.name)
+                            .map(|v| Overlay {
+                                login_required: false,
+                                failures: v.failures,
+                                last_error: v.last_error.clone(),
+                            })
+                            .unwrap_or_default()
+                    })
+                    .await?;
                 Ok(Response::Status(StatusReport::new(out)))
             }
             Request::Login {
@@ -447,19 +514,79 @@ impl SessionHandler {
             Request::KeysCreate { account, profile } => {
                 let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
                 let r = s.keys_create(account.as_deref(), profile).await;
+                self.note_key(account.as_deref(), &r, "created").await;
                 self.wake.notify_one();
                 Ok(Response::KeyWritten(r?))
             }
             Request::KeysRotate { account, profile } => {
                 let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
                 let r = s.keys_rotate(account.as_deref(), profile).await;
+                self.note_key(account.as_deref(), &r, "rotated").await;
                 self.wake.notify_one();
                 Ok(Response::KeyWritten(r?))
             }
             Request::KeysDelete { account, key_id } => {
                 let r = s.keys_delete(account.as_deref(), &key_id).await;
+                match &r {
+                    Ok(d) => s.note(
+                        &d.account,
+                        EventKind::Key,
+                        format!("permanent key {} deleted", d.access_key_id),
+                    ),
+                    Err(e) => {
+                        self.note_failed(account.as_deref(), format!("deleting a key failed: {e}"))
+                            .await
+                    }
+                }
                 self.wake.notify_one();
                 Ok(Response::KeyDeleted(r?))
+            }
+            Request::Overview => {
+                let snap = self.views.borrow().clone();
+                Ok(Response::Overview(Box::new(Overview {
+                    version: STATUS_VERSION,
+                    now: s.clock().now(),
+                    accounts: snap.accounts,
+                    problem: snap.problem,
+                    events: s.events().recent(None, crate::events::CAPACITY),
+                })))
+            }
+            Request::Events { account, limit } => {
+                let name = match &account {
+                    Some(_) => Some(s.account(account.as_deref()).await?.name),
+                    None => None,
+                };
+                Ok(Response::Events(EventsReport {
+                    events: s.events().recent(
+                        name.as_ref().map(|n| n.as_str()),
+                        limit.unwrap_or(EVENTS_DEFAULT),
+                    ),
+                }))
+            }
+            Request::Show { window, account } => {
+                if let Some(a) = &account {
+                    AccountName::parse(a)?;
+                }
+                match &self.hooks.on_show {
+                    Some(f) => {
+                        f(window, account);
+                        Ok(Response::Done(Done {}))
+                    }
+                    None => Err(Error::config("this agent has no windows")),
+                }
+            }
+            Request::CopyExport { account } => {
+                let Some(f) = &self.hooks.on_copy else {
+                    return Err(Error::config(
+                        "this agent has no clipboard; use `astran-creds export`",
+                    ));
+                };
+                // may renew first: the caller's timeout allows for it
+                let c = s
+                    .credentials(account.as_deref(), time::Duration::ZERO)
+                    .await?;
+                f(crate::export::render(&c, crate::export::Format::Sh));
+                Ok(Response::Done(Done {}))
             }
             Request::LoginBegin {
                 account,

@@ -77,7 +77,7 @@ pub fn plan(
 }
 
 /// How long before the idle timeout the session is kept alive: a fifth of it, 5 s to 2 min.
-fn idle_margin(idle: u64) -> Duration {
+pub(crate) fn idle_margin(idle: u64) -> Duration {
     Duration::seconds((idle as i64 / 5).clamp(5, 120))
 }
 

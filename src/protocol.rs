@@ -5,11 +5,13 @@
 //!
 //! Requests: `{"cmd":"ping"}`, `status`, `login`, `refresh`, `logout`, `reload`,
 //! `get_settings`, `save_settings`, `show_login`, `keys_list`, `keys_create`, `keys_rotate`,
-//! `keys_delete`, `login_begin`, `login_wait`, `login_cancel`. Replies: `{"ok":true,"result":…}` or
+//! `keys_delete`, `login_begin`, `login_wait`, `login_cancel`, `overview`, `events`, `show`,
+//! `copy_export`. Replies: `{"ok":true,"result":…}` or
 //! `{"ok":false,"error":{"kind":"wrong_credentials","message":"…"}}`.
 
 use crate::config::{self, AccountConfig, AuthKind, Config};
 use crate::error::{Error, ErrorKind, Result, WireError};
+use crate::events::Event;
 use crate::keys::{KeyDeleted, KeyWritten, KeysReport};
 use crate::login::LoginPrompt;
 use crate::secret::Secret;
@@ -115,6 +117,69 @@ pub enum Request {
         #[serde(default)]
         account: Option<String>,
     },
+    /// What the status window draws: every account as the tray shows it (the scheduler's
+    /// last look, no file or keyring read), and the recent events. Cheap: polled each second.
+    Overview,
+    /// The recent events (`astran-creds events`), newest first.
+    Events {
+        #[serde(default)]
+        account: Option<String>,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Ask the owner to open one of its windows (the status window's buttons).
+    Show {
+        window: WindowKind,
+        #[serde(default)]
+        account: Option<String>,
+    },
+    /// Put the account's export lines on the owner's clipboard (the secrets stay with it).
+    CopyExport {
+        #[serde(default)]
+        account: Option<String>,
+    },
+}
+
+/// The owner's windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    Login,
+    Settings,
+    Status,
+}
+
+impl WindowKind {
+    /// The window program's argument.
+    pub fn arg(self) -> &'static str {
+        match self {
+            WindowKind::Login => "--login",
+            WindowKind::Settings => "--settings",
+            WindowKind::Status => "--status",
+        }
+    }
+}
+
+/// `overview`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Overview {
+    pub version: u32,
+    /// The owner's clock when it answered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub now: time::OffsetDateTime,
+    pub accounts: Vec<AccountStatus>,
+    /// Why there are no accounts (the config cannot be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// Newest first.
+    pub events: Vec<Event>,
+}
+
+/// `events`' reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventsReport {
+    /// Newest first.
+    pub events: Vec<Event>,
 }
 
 fn yes() -> bool {
@@ -218,6 +283,8 @@ pub enum Response {
     KeyWritten(KeyWritten),
     KeyDeleted(KeyDeleted),
     LoginBegun(LoginBegun),
+    Overview(Box<Overview>),
+    Events(EventsReport),
 }
 
 /// One reply line.

@@ -100,6 +100,7 @@ impl Scheduler {
         };
         let mut next = far;
         let mut views = Vec::new();
+        let keys = self.session.held_keys_or_none().await;
         for acct in accounts {
             let rec = match self.session.load_record(&acct.name).await {
                 Ok(r) => r,
@@ -117,7 +118,11 @@ impl Scheduler {
                 failures: st.failures,
                 last_error: self.last_errors.get(acct.name.as_str()).cloned(),
             };
-            views.push(state::derive(&acct, rec.as_ref(), exp, &overlay, now));
+            let k = keys
+                .get(acct.name.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            views.push(state::derive(&acct, rec.as_ref(), exp, &overlay, k, now));
         }
         self.views.send_replace(Snapshot {
             accounts: views,

@@ -8,11 +8,13 @@ use crate::claims::{self, AccessClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Account, Config, CredentialMode, Service};
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, EventKind, EventLog};
 use crate::idp::{IdpClient, IdpSettings, TokenSet};
 use crate::secret::Secret;
 use crate::state::{self, AccountStatus, Overlay};
 use crate::store::{self, FallbackStore, SecretStore, SessionRecord, Slot};
 use crate::sts::{self, AssumeRequest, Credentials, StsClient};
+use crate::timeline::HeldKey;
 use crate::values::{AccountName, ProfileName, StsDuration};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -70,6 +72,8 @@ pub struct Session {
     http: Mutex<HashMap<(Option<PathBuf>, bool), reqwest::Client>>,
     credentials_path: Option<PathBuf>,
     aws_config_path: Option<PathBuf>,
+    /// What happened (logins, renewals, failures), for the owner's status window.
+    events: EventLog,
 }
 
 /// Whether credentials are written by a renewal or by a login (which may `force` our
@@ -97,6 +101,7 @@ impl Session {
             http: Mutex::new(HashMap::new()),
             credentials_path: None,
             aws_config_path: None,
+            events: EventLog::default(),
         }
     }
 
@@ -124,6 +129,47 @@ impl Session {
 
     pub fn store(&self) -> &Arc<FallbackStore> {
         &self.store
+    }
+
+    /// What happened in this process, newest last.
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    /// Note an event of `account` now.
+    pub fn note(&self, account: &str, kind: EventKind, words: String) {
+        self.events.push(Event {
+            at: self.clock.now(),
+            account: account.to_owned(),
+            kind,
+            words,
+        });
+    }
+
+    /// Note how a login ended.
+    pub(crate) async fn note_login(
+        &self,
+        account: Option<&str>,
+        how: &str,
+        r: &Result<LoginOutcome>,
+    ) {
+        match r {
+            Ok(o) => self.note(
+                &o.account,
+                EventKind::Login,
+                format!(
+                    "logged in as {} ({how}); profile {} written",
+                    o.email, o.profile
+                ),
+            ),
+            Err(e) => {
+                let name = match self.account(account).await {
+                    Ok(a) => a.name.to_string(),
+                    Err(_) => account.unwrap_or(config::DEFAULT_ACCOUNT).to_owned(),
+                };
+                self.note(&name, EventKind::Failure, format!("login failed: {e}"));
+            }
+        }
     }
 
     /// The HTTP client for talking to the account's IdP and STS (and `services`' endpoints,
@@ -256,7 +302,14 @@ impl Session {
 
     /// Password grant → role → STS → profile written → session kept.
     pub async fn login(&self, req: LoginRequest) -> Result<LoginOutcome> {
-        let acct = self.prepare_login(&req).await?;
+        let r = self.password_login(&req).await;
+        self.note_login(req.account.as_deref(), "password", &r)
+            .await;
+        r
+    }
+
+    async fn password_login(&self, req: &LoginRequest) -> Result<LoginOutcome> {
+        let acct = self.prepare_login(req).await?;
         let name = acct.name.clone();
         let email = req.email.clone().or(acct.email.clone()).ok_or_else(|| {
             Error::config(format!(
@@ -278,7 +331,7 @@ impl Session {
             .idp(http)
             .password_grant(&idp_settings(&acct), &email, &password)
             .await?;
-        self.complete_login(acct, &req, Some(email), tokens, Some(password))
+        self.complete_login(acct, req, Some(email), tokens, Some(password))
             .await
     }
 
@@ -508,6 +561,31 @@ impl Session {
 
     /// Use the held session: refresh-token grant, re-assume the role, rewrite the profile.
     pub async fn refresh(&self, account: Option<&str>) -> Result<RefreshOutcome> {
+        let r = self.renew_credentials(account).await;
+        match &r {
+            Ok(o) => self.note(
+                &o.account,
+                EventKind::Renewal,
+                format!("profile {} renewed", o.profile),
+            ),
+            Err(e) => {
+                self.note_failure(account, format!("renewal failed: {e}"))
+                    .await
+            }
+        }
+        r
+    }
+
+    /// Note a failure of `account` (the default one when `None`).
+    async fn note_failure(&self, account: Option<&str>, words: String) {
+        let name = match self.account(account).await {
+            Ok(a) => a.name.to_string(),
+            Err(_) => account.unwrap_or(config::DEFAULT_ACCOUNT).to_owned(),
+        };
+        self.note(&name, EventKind::Failure, words);
+    }
+
+    async fn renew_credentials(&self, account: Option<&str>) -> Result<RefreshOutcome> {
         let acct = self.account(account).await?;
         let (rec, tokens) = self.refresh_tokens(&acct).await?;
         let claims = decode_claims(&tokens)?;
@@ -547,9 +625,25 @@ impl Session {
 
     /// Refresh-token grant only: keeps the Keycloak session alive.
     pub async fn keep_alive(&self, account: &str) -> Result<Option<OffsetDateTime>> {
-        let acct = self.account(Some(account)).await?;
-        let (_, tokens) = self.refresh_tokens(&acct).await?;
-        Ok(tokens.refresh_expires_at())
+        let r = async {
+            let acct = self.account(Some(account)).await?;
+            let (_, tokens) = self.refresh_tokens(&acct).await?;
+            Ok(tokens.refresh_expires_at())
+        }
+        .await;
+        match &r {
+            Ok(_) => self.note(
+                account,
+                EventKind::KeepAlive,
+                "login session kept alive".into(),
+            ),
+            Err(e) => self.note(
+                account,
+                EventKind::Failure,
+                format!("keep-alive failed: {e}"),
+            ),
+        }
+        r
     }
 
     async fn refresh_tokens(&self, acct: &Account) -> Result<(SessionRecord, TokenSet)> {
@@ -604,6 +698,30 @@ impl Session {
     /// Forget the session (and the remembered password); with `remove_profile`, remove our
     /// profile from the credentials file.
     pub async fn logout(&self, account: Option<&str>, remove_profile: bool) -> Result<AccountName> {
+        let r = self.end_session(account, remove_profile).await;
+        match &r {
+            Ok(a) => self.note(
+                a,
+                EventKind::Logout,
+                if remove_profile {
+                    "logged out; the profile was removed".into()
+                } else {
+                    "logged out".into()
+                },
+            ),
+            Err(e) => {
+                self.note_failure(account, format!("logout failed: {e}"))
+                    .await
+            }
+        }
+        r
+    }
+
+    async fn end_session(
+        &self,
+        account: Option<&str>,
+        remove_profile: bool,
+    ) -> Result<AccountName> {
         let acct = self.account(account).await?;
         let a = acct.name.clone();
         self.blocking(move |s| -> Result<()> {
@@ -645,8 +763,14 @@ impl Session {
         }
     }
 
-    /// One account's status, with what the owner knows (`overlay`) laid over it.
-    pub async fn account_status(&self, acct: &Account, overlay: &Overlay) -> Result<AccountStatus> {
+    /// One account's status, with what the owner knows (`overlay`) laid over it, and the
+    /// permanent keys its profiles hold (`keys`).
+    pub async fn account_status(
+        &self,
+        acct: &Account,
+        overlay: &Overlay,
+        keys: &[HeldKey],
+    ) -> Result<AccountStatus> {
         let rec = self.load_record(&acct.name).await?;
         let exp = self.credentials_expiry(acct).await?;
         Ok(state::derive(
@@ -654,16 +778,39 @@ impl Session {
             rec.as_ref(),
             exp,
             overlay,
+            keys,
             self.clock.now(),
         ))
     }
 
-    pub async fn status(&self) -> Result<Vec<AccountStatus>> {
+    /// Every account's status, with what the owner knows of each (`overlay`).
+    pub async fn statuses(
+        &self,
+        overlay: impl Fn(&Account) -> Overlay,
+    ) -> Result<Vec<AccountStatus>> {
+        let keys = self.held_keys_or_none().await;
         let mut out = Vec::new();
         for acct in self.accounts().await? {
-            out.push(self.account_status(&acct, &Overlay::default()).await?);
+            let k = keys
+                .get(acct.name.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            out.push(self.account_status(&acct, &overlay(&acct), k).await?);
         }
         Ok(out)
+    }
+
+    pub async fn status(&self) -> Result<Vec<AccountStatus>> {
+        self.statuses(|_| Overlay::default()).await
+    }
+
+    /// The permanent keys held, by account; none when they cannot be read (said in the log:
+    /// a status is still worth showing).
+    pub async fn held_keys_or_none(&self) -> HashMap<String, Vec<HeldKey>> {
+        self.held_keys().await.unwrap_or_else(|e| {
+            log::warn!("cannot read the permanent keys' records: {e}");
+            HashMap::new()
+        })
     }
 
     /// Credentials valid for at least `min_valid`, refreshing first when needed (for

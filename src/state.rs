@@ -6,6 +6,7 @@
 use crate::config::Account;
 use crate::plan::plan;
 use crate::store::SessionRecord;
+use crate::timeline::{self, HeldKey, Timeline};
 use crate::values::{AccountName, ProfileName};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -83,6 +84,12 @@ pub struct AccountStatus {
     pub failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The permanent keys held in the account's profiles (`keys create`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permanent_keys: Vec<HeldKey>,
+    /// From now to the furthest known deadline: what comes next.
+    #[serde(default)]
+    pub timeline: Timeline,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -105,6 +112,8 @@ impl AccountStatus {
             next_refresh_at: None,
             failures: 0,
             last_error: None,
+            permanent_keys: Vec::new(),
+            timeline: Timeline::empty(),
         }
     }
 
@@ -120,6 +129,7 @@ pub fn derive(
     rec: Option<&SessionRecord>,
     credentials_expire_at: Option<OffsetDateTime>,
     overlay: &Overlay,
+    keys: &[HeldKey],
     now: OffsetDateTime,
 ) -> AccountStatus {
     let exp = credentials_expire_at;
@@ -152,6 +162,16 @@ pub fn derive(
     } else {
         None
     };
+    let timeline = timeline::make(&timeline::Facts {
+        acct,
+        rec: rec.filter(|_| logged_in),
+        credentials_expire_at: exp,
+        plan: &p,
+        renewing: next_refresh_at.is_some(),
+        login_needed_now: state == AccountState::LoginRequired,
+        keys,
+        now,
+    });
     AccountStatus {
         account: acct.name.clone(),
         email: rec.map(|r| r.email.clone()).or(acct.email.clone()),
@@ -165,6 +185,8 @@ pub fn derive(
         next_refresh_at,
         failures: overlay.failures,
         last_error: overlay.last_error.clone(),
+        permanent_keys: keys.to_vec(),
+        timeline,
     }
 }
 
@@ -189,7 +211,8 @@ mod tests {
             .unwrap();
         let none = Overlay::default();
         let h = |n| Some(t0() + Duration::hours(n));
-        let st = |r: Option<&SessionRecord>, exp, o: &Overlay| derive(&acct, r, exp, o, t0()).state;
+        let st =
+            |r: Option<&SessionRecord>, exp, o: &Overlay| derive(&acct, r, exp, o, &[], t0()).state;
         let live = rec(Some(7200));
         assert_eq!(st(None, None, &none), AccountState::LoggedOut);
         assert_eq!(st(Some(&live), h(1), &none), AccountState::Fresh);
@@ -205,7 +228,7 @@ mod tests {
         // the session ended
         let ended = rec(Some(-10));
         assert_eq!(st(Some(&ended), h(1), &none), AccountState::LoginRequired);
-        assert!(!derive(&acct, Some(&ended), h(1), &none, t0()).logged_in);
+        assert!(!derive(&acct, Some(&ended), h(1), &none, &[], t0()).logged_in);
         // the owner learned that a login is needed
         let told = Overlay {
             login_required: true,
@@ -222,7 +245,7 @@ mod tests {
             failures: 2,
             ..Overlay::default()
         };
-        let s = derive(&acct, Some(&live), h(1), &failing, t0());
+        let s = derive(&acct, Some(&live), h(1), &failing, &[], t0());
         assert_eq!(s.state, AccountState::Fresh);
         assert!(s.failing());
         assert!(s.next_refresh_at.is_some());
