@@ -39,6 +39,8 @@ pub enum Action {
     Login { account: String },
     /// "Rotate" (a permanent key too old).
     Rotate { account: String, profile: String },
+    /// A click on the notification itself, not on a button: the status window.
+    Status { account: Option<String> },
 }
 
 impl Action {
@@ -96,41 +98,63 @@ impl DesktopNotifier {
 
 impl Notifier for DesktopNotifier {
     fn notify(&self, n: &Notice) {
-        let action = match (&self.on_action, Action::of(n)) {
-            (Some(f), Some((a, label))) => Some((a, label, f.clone())),
-            _ => None,
-        };
+        let clicks = self.on_action.as_ref().map(|f| Clicks {
+            button: Action::of(n),
+            body: Action::Status {
+                account: Some(n.account.clone()),
+            },
+            then: f.clone(),
+        });
         show(
             &self.app_name,
             &n.summary,
             &n.body,
             n.kind.wants_login(),
-            action,
+            clicks,
         );
     }
 }
 
+/// What a click on a one-off message (not on a button) does: set once by the tray.
+static ON_CLICK: std::sync::OnceLock<OnAction> = std::sync::OnceLock::new();
+
+/// A click on a one-off message (not on a button) runs `f` with [`Action::Status`].
+pub fn on_click(f: OnAction) {
+    let _ = ON_CLICK.set(f);
+}
+
 /// A one-off desktop message (a failed menu action, "Copied").
 pub fn message(app_name: &str, summary: &str, body: &str) {
-    show(app_name, summary, body, false, None);
+    let clicks = ON_CLICK.get().map(|f| Clicks {
+        button: None,
+        body: Action::Status { account: None },
+        then: f.clone(),
+    });
+    show(app_name, summary, body, false, clicks);
+}
+
+/// What the clicks on a notification do: its button's action (with its words), if any, and
+/// a click on the notification itself.
+struct Clicks {
+    button: Option<(Action, &'static str)>,
+    body: Action,
+    then: OnAction,
 }
 
 /// Show a notification off the caller's thread (a D-Bus round trip: a slow or missing
 /// notification daemon never stalls the caller), waiting there for the action if any.
-fn show(
-    app_name: &str,
-    summary: &str,
-    body: &str,
-    urgent: bool,
-    action: Option<(Action, &'static str, OnAction)>,
-) {
+fn show(app_name: &str, summary: &str, body: &str, urgent: bool, clicks: Option<Clicks>) {
     let mut note = notify_rust::Notification::new();
     note.appname(app_name)
         .summary(summary)
         .body(body)
         .icon("dialog-password");
-    if let Some((_, label, _)) = &action {
-        note.action("default", label).action("act", label);
+    if let Some(c) = &clicks {
+        // "default" is the click on the notification itself (the spec's name for it)
+        note.action("default", "Show status");
+        if let Some((_, label)) = &c.button {
+            note.action("act", label);
+        }
     }
     #[cfg(all(unix, not(target_os = "macos")))]
     note.urgency(if urgent {
@@ -144,16 +168,16 @@ fn show(
     std::thread::spawn(move || match note.show() {
         #[cfg(all(unix, not(target_os = "macos")))]
         Ok(handle) => {
-            if let Some((what, _, f)) = action {
-                handle.wait_for_action(|a| {
-                    if a == "default" || a == "act" {
-                        f(what);
-                    }
+            if let Some(c) = clicks {
+                handle.wait_for_action(|a| match (a, c.button) {
+                    ("default", _) => (c.then)(c.body),
+                    ("act", Some((what, _))) => (c.then)(what),
+                    _ => {}
                 });
             }
         }
         #[cfg(not(all(unix, not(target_os = "macos"))))]
-        Ok(_) => drop(action),
+        Ok(_) => drop(clicks),
         Err(e) => log::warn!("cannot show a desktop notification ({e}): {what}"),
     });
 }

@@ -547,6 +547,7 @@ impl SessionHandler {
                     version: STATUS_VERSION,
                     now: s.clock().now(),
                     accounts: snap.accounts,
+                    default_account: snap.default_account,
                     problem: snap.problem,
                     events: s.events().recent(None, crate::events::CAPACITY),
                 })))

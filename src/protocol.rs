@@ -168,6 +168,9 @@ pub struct Overview {
     #[serde(with = "time::serde::rfc3339")]
     pub now: time::OffsetDateTime,
     pub accounts: Vec<AccountStatus>,
+    /// The account acted on when none is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_account: Option<String>,
     /// Why there are no accounts (the config cannot be read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,

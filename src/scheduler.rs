@@ -36,6 +36,8 @@ struct Tracking {
 pub struct Snapshot {
     pub accounts: Vec<AccountStatus>,
     pub problem: Option<String>,
+    /// The account acted on when none is named (the status window shows it first).
+    pub default_account: Option<String>,
 }
 
 pub struct Scheduler {
@@ -94,6 +96,7 @@ impl Scheduler {
                 self.views.send_replace(Snapshot {
                     accounts: Vec::new(),
                     problem: Some(e.to_string()),
+                    default_account: None,
                 });
                 return now + Duration::minutes(5);
             }
@@ -124,9 +127,14 @@ impl Scheduler {
                 .unwrap_or(&[]);
             views.push(state::derive(&acct, rec.as_ref(), exp, &overlay, k, now));
         }
+        let default_account = match self.session.config().await {
+            Ok(c) => c.pick_name(None).ok().map(|n| n.to_string()),
+            Err(_) => None,
+        };
         self.views.send_replace(Snapshot {
             accounts: views,
             problem: None,
+            default_account,
         });
         next.max(now + Duration::milliseconds(200))
     }

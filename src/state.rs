@@ -168,7 +168,7 @@ pub fn derive(
         credentials_expire_at: exp,
         plan: &p,
         renewing: next_refresh_at.is_some(),
-        login_needed_now: state == AccountState::LoginRequired,
+        login_needed_now: matches!(state, AccountState::LoginRequired | AccountState::LoggedOut),
         keys,
         now,
     });

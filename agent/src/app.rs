@@ -102,6 +102,7 @@ impl TrayApp {
                 self.render();
             }
             UiMsg::OpenLogin(acct) => self.windows.open("--login", acct),
+            UiMsg::OpenWindow(w, acct) => self.windows.open(w.arg(), acct),
             UiMsg::OpenKeys {
                 account,
                 action,
@@ -207,6 +208,7 @@ impl TrayApp {
             "quit" => return false,
             "login" => self.windows.open("--login", acct),
             "settings" => self.windows.open("--settings", None),
+            "status" => self.windows.open("--status", None),
             "refresh" => self.spawn(
                 "Refresh failed",
                 async move { s.refresh(acct.as_deref()).await },

@@ -11,6 +11,7 @@ mod window;
 
 use astran_creds::notify::{Action, DesktopNotifier, Fanout, LogNotifier, Notifier};
 use astran_creds::owner::{Hooks, Owner, Start};
+use astran_creds::protocol::WindowKind;
 use astran_creds::scheduler::Snapshot;
 use astran_creds::secret::Secret;
 use astran_creds::session::{LoginOutcome, Session};
@@ -47,6 +48,9 @@ pub enum UiMsg {
     Views(Snapshot),
     Menu(String),
     OpenLogin(Option<String>),
+    /// A window asked for by another window (the status window's buttons), or the status
+    /// window by a click on a notification.
+    OpenWindow(WindowKind, Option<String>),
     /// The permanent-key window: what to do, for which account and profile.
     OpenKeys {
         account: String,
@@ -111,6 +115,7 @@ fn run() -> i32 {
         let on_action = Arc::new(move |a: Action| {
             let _ = tx.send(match a {
                 Action::Login { account } => UiMsg::OpenLogin(Some(account)),
+                Action::Status { account } => UiMsg::OpenWindow(WindowKind::Status, account),
                 Action::Rotate { account, profile } => UiMsg::OpenKeys {
                     account,
                     action: KeyAction::Rotate,
@@ -123,14 +128,27 @@ fn run() -> i32 {
             Box::new(DesktopNotifier::new(app::APP).with_actions(on_action)),
         ]))
     };
+    {
+        // a click on a one-off message (not on a button) opens the status window too
+        let tx = ui_tx.clone();
+        astran_creds::notify::on_click(Arc::new(move |_| {
+            let _ = tx.send(UiMsg::OpenWindow(WindowKind::Status, None));
+        }));
+    }
     let hooks = {
-        let (tx1, tx2) = (ui_tx.clone(), ui_tx.clone());
+        let (tx1, tx2, tx3, tx4) = (ui_tx.clone(), ui_tx.clone(), ui_tx.clone(), ui_tx.clone());
         Hooks {
             on_show_login: Some(Box::new(move |acct| {
                 let _ = tx1.send(UiMsg::OpenLogin(acct));
             })),
             on_login: Some(Box::new(move |o: &LoginOutcome| {
                 let _ = tx2.send(UiMsg::LoggedIn(o.clone()));
+            })),
+            on_show: Some(Box::new(move |w, acct| {
+                let _ = tx3.send(UiMsg::OpenWindow(w, acct));
+            })),
+            on_copy: Some(Box::new(move |lines| {
+                let _ = tx4.send(UiMsg::Copy(lines));
             })),
         }
     };

@@ -180,6 +180,8 @@ fn placeholder() -> AccountStatus {
         next_refresh_at: None,
         failures: 0,
         last_error: None,
+        permanent_keys: Vec::new(),
+        timeline: Default::default(),
     }
 }
 
@@ -237,6 +239,7 @@ pub fn build_menu(snap: &Snapshot, now: OffsetDateTime, endpoint_on: bool) -> (M
         None,
     );
     let _ = menu.append(&PredefinedMenuItem::separator());
+    let _ = menu.append(&MenuItem::with_id("status", "Status…", true, None));
     let _ = menu.append(&MenuItem::with_id("settings", "Settings…", true, None));
     let _ = menu.append(&endpoint);
     let _ = menu.append(&autostart);
@@ -282,6 +285,7 @@ mod tests {
         Snapshot {
             accounts: vec![v],
             problem: None,
+            default_account: None,
         }
     }
 
@@ -326,6 +330,7 @@ mod tests {
         let broken = Snapshot {
             accounts: vec![],
             problem: Some("invalid config file /c: line 2, key `profile`".into()),
+            default_account: None,
         };
         assert_eq!(look_of(&broken), Look::Error);
         assert!(tooltip(&broken, now).starts_with("Astran: invalid config file"));

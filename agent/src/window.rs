@@ -1,22 +1,28 @@
-//! The login and settings windows: separate processes (so no WebKit stays in memory once
-//! they close), one at a time, reaped when they exit, their failures told in words.
+//! The login, settings, status and permanent-key windows: separate processes (so no WebKit
+//! stays in memory once they close), one of each kind at a time (the status window's "Log
+//! in…" opens the login window beside it), reaped when they exit, their failures told in
+//! words.
 
 use crate::UiMsg;
+use std::collections::HashMap;
 use std::process::Child;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
-/// Starts and watches the window process.
+/// The open windows' process ids by kind (`--login`, `--status`, …), while they run (a
+/// thread reaps each when it exits).
+type Open = Arc<Mutex<HashMap<String, u32>>>;
+
+/// Starts and watches the window processes.
 pub struct Windows {
-    /// The open window's process id while it runs (a thread reaps it when it exits).
-    open: Arc<Mutex<Option<u32>>>,
+    open: Open,
     ui: Sender<UiMsg>,
 }
 
 impl Windows {
     pub fn new(ui: Sender<UiMsg>) -> Self {
         Windows {
-            open: Arc::new(Mutex::new(None)),
+            open: Arc::new(Mutex::new(HashMap::new())),
             ui,
         }
     }
@@ -37,7 +43,7 @@ impl Windows {
             .unwrap_or_else(|| name.into())
     }
 
-    /// Open the window in `mode` (`--login`, `--settings`) unless one is open.
+    /// Open the window in `mode` (`--login`, `--settings`, `--status`) unless one is open.
     pub fn open(&self, mode: &str, acct: Option<String>) {
         let mut args = vec![mode.to_owned()];
         if let Some(a) = acct {
@@ -46,10 +52,12 @@ impl Windows {
         self.open_with(args);
     }
 
-    /// Open the window with these arguments (`--keys rotate --account A --profile P`).
+    /// Open the window with these arguments (`--keys rotate --account A --profile P`);
+    /// the first is its kind.
     pub fn open_with(&self, args: Vec<String>) {
-        if self.open.lock().unwrap().is_some() {
-            log::info!("a window is already open");
+        let kind = args.first().cloned().unwrap_or_default();
+        if self.open.lock().unwrap().contains_key(&kind) {
+            log::info!("a {kind} window is already open");
             return;
         }
         let mut cmd = std::process::Command::new(Self::bin());
@@ -62,11 +70,11 @@ impl Windows {
         cmd.stderr(std::process::Stdio::piped());
         match cmd.spawn() {
             Ok(mut c) => {
-                *self.open.lock().unwrap() = Some(c.id());
-                let slot = self.open.clone();
+                self.open.lock().unwrap().insert(kind.clone(), c.id());
+                let open = self.open.clone();
                 let ui = self.ui.clone();
                 let tail = c.stderr.take().map(StderrTail::start);
-                std::thread::spawn(move || reap(c, tail, slot, ui));
+                std::thread::spawn(move || reap(c, tail, (open, kind), ui));
             }
             Err(e) => {
                 let _ = self.ui.send(UiMsg::Info(
@@ -80,8 +88,8 @@ impl Windows {
 
 impl Drop for Windows {
     fn drop(&mut self) {
-        if let Some(pid) = *self.open.lock().unwrap() {
-            crate::platform::terminate(pid);
+        for pid in self.open.lock().unwrap().values() {
+            crate::platform::terminate(*pid);
         }
     }
 }
@@ -190,11 +198,11 @@ fn window_failure(status: &std::process::ExitStatus, cause: Option<&str>) -> Opt
 fn reap(
     mut child: Child,
     tail: Option<StderrTail>,
-    slot: Arc<Mutex<Option<u32>>>,
+    (open, kind): (Open, String),
     ui: Sender<UiMsg>,
 ) {
     let status = child.wait();
-    *slot.lock().unwrap() = None;
+    open.lock().unwrap().remove(&kind);
     let cause = tail.and_then(|t| t.finish(std::time::Duration::from_millis(300)));
     match &status {
         Ok(s) => match window_failure(s, cause.as_deref()) {

@@ -123,6 +123,7 @@ fn tray_menu_follows_the_session_and_quits() {
             "Create…",
             "Rotate now",
             "Delete…",
+            "Status…",
             "Settings…",
             "Local credentials endpoint",
             "Start at login",

@@ -310,3 +310,275 @@ fn login_window_signs_in_with_the_browser_and_cancels() {
         }
     }
 }
+
+/// The accounts of the status window's scene: the default one logged in (credentials valid 60
+/// min, renewed 12 min before they expire, Keycloak's session idle 30 min), four more logged
+/// out (five accounts must fit).
+const STATUS_CONFIG: &str = "default_account = \"default\"\n\
+[accounts.default]\nrefresh_lead_seconds = 720\n\
+[accounts.ops]\nprofile = \"astran-ops\"\n\
+[accounts.backup]\nprofile = \"astran-backup\"\n\
+[accounts.lab]\nprofile = \"astran-lab\"\n\
+[accounts.archive]\nprofile = \"astran-archive\"\n";
+
+fn minutes_between(a: &str, b: time::OffsetDateTime) -> f64 {
+    let a = time::OffsetDateTime::parse(a, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{a}: {e}"));
+    (a - b).as_seconds_f64() / 60.0
+}
+
+#[test]
+fn status_window_draws_each_account_follows_a_renewal_and_a_failure() {
+    let env = Env::standard()
+        .with_env("DISPLAY", display())
+        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+        .with_env("NO_AT_BRIDGE", "1");
+    env.write_config(STATUS_CONFIG);
+    let _agent = start_agent(&env);
+    // logged in through the agent, so that its events begin with the login
+    let logged_in = time::OffsetDateTime::now_utc();
+    let r = control(
+        &env,
+        &serde_json::json!({"cmd": "login", "email": EMAIL, "password": PASSWORD}).to_string(),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let (_driver, port) = start_driver(&env);
+    let shots = std::env::var_os("ASTRAN_KEEP_SHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env.dir.path().join("shots"));
+    let o = env
+        .command(venv_bin("python"))
+        .arg(root().join("tests/support/webdriver_status.py"))
+        .args(["--driver", &format!("http://127.0.0.1:{port}")])
+        .args([
+            "--app",
+            workspace_bin("astran-tray-window").to_str().unwrap(),
+        ])
+        .args(["--idp", &env.idp.base])
+        .args(["--shots", shots.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "webdriver run failed:\n{out}\n{err}");
+    let seen: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    eprintln!("{seen}");
+    assert_eq!(seen["title"], "Astran status");
+
+    // every account, the default one with its marks where the known state puts them
+    let before = seen["before"].as_array().unwrap();
+    let names: Vec<&str> = before
+        .iter()
+        .map(|a| a["account"].as_str().unwrap())
+        .collect();
+    // the default account first
+    assert_eq!(
+        names,
+        ["default", "archive", "backup", "lab", "ops"],
+        "{seen}"
+    );
+    let acct = before.iter().find(|a| a["account"] == "default").unwrap();
+    let marks = acct["marks"].as_array().unwrap();
+    let first = |kind: &str| -> f64 {
+        let m = marks
+            .iter()
+            .find(|m| m["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} mark: {acct}"));
+        assert_eq!(m["focusable"], true);
+        assert!(
+            m["title"] == m["label"] && m["label"].as_str().unwrap().contains("UTC"),
+            "a mark's exact time is its title and label: {m}"
+        );
+        minutes_between(m["at"].as_str().unwrap(), logged_in)
+    };
+    let near = |got: f64, want: f64| (got - want).abs() < 1.0;
+    assert!(near(first("credentials_expire"), 60.0), "{acct}");
+    assert!(near(first("renewal"), 48.0), "{acct}");
+    assert!(near(first("session_idle_end"), 30.0), "{acct}");
+    // kept alive before the idle end (a fifth of it, at most 2 min, before)
+    assert!(near(first("keep_alive"), 28.0), "{acct}");
+    assert!(
+        !marks.iter().any(|m| m["kind"] == "login_needed"),
+        "renewed as far as known: {acct}"
+    );
+    assert!(
+        marks
+            .iter()
+            .filter(|m| m["kind"] == "renewal")
+            .skip(1)
+            .all(|m| m["projected"] == true),
+        "{acct}"
+    );
+    let exp_before = marks
+        .iter()
+        .find(|m| m["kind"] == "credentials_expire")
+        .unwrap()["at"]
+        .clone();
+    assert!(
+        acct["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Credentials valid until "),
+        "{acct}"
+    );
+    assert_eq!(acct["events"][0]["kind"], "login", "{acct}");
+    assert!(
+        acct["events"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Logged in as {EMAIL} (password)")),
+        "{acct}"
+    );
+    // the others: logged out, a login needed now, the buttons that apply
+    let ops = before.iter().find(|a| a["account"] == "ops").unwrap();
+    assert_eq!(ops["state"], "logged out", "{ops}");
+    assert!(ops["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["kind"] == "login_needed"));
+    assert_eq!(
+        ops["buttons"],
+        serde_json::json!(["Log in…", "Settings…"]),
+        "{ops}"
+    );
+    assert_eq!(
+        acct["buttons"],
+        serde_json::json!([
+            "Log in…",
+            "Refresh now",
+            "Log out",
+            "Settings…",
+            "Copy export lines"
+        ]),
+        "{acct}"
+    );
+
+    // it followed the renewal: the credentials' end moved to the new expiry, the event first
+    let after = &seen["after_renewal"];
+    let renewed = env
+        .profile_value("astran", "x_security_token_expires")
+        .unwrap();
+    let exp_mark = after["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "credentials_expire")
+        .unwrap();
+    let renewed_at =
+        time::OffsetDateTime::parse(&renewed, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert!(
+        minutes_between(exp_mark["at"].as_str().unwrap(), renewed_at).abs() < 0.02,
+        "the mark is the file's expiry {renewed}: {after}"
+    );
+    assert_ne!(exp_mark["at"], exp_before, "{after}");
+    assert_eq!(
+        after["events"][0]["text"], "Profile astran renewed",
+        "{after}"
+    );
+    assert!(after["events"][0]["utc"].as_str().unwrap().ends_with("UTC"));
+    assert_eq!(after["events"][1]["kind"], "login", "{after}");
+
+    // the IdP's 503: a failure event that says so, and the message in the window
+    let failed = &seen["after_failure"];
+    let why = failed["events"][0]["text"].as_str().unwrap();
+    assert!(why.starts_with("Renewal failed: "), "{failed}");
+    assert!(why.contains("503"), "{failed}");
+    assert!(
+        seen["message_after_failure"]
+            .as_str()
+            .unwrap()
+            .contains("503"),
+        "{seen}"
+    );
+
+    // the keyboard reaches every mark; focus shows its exact time
+    assert!(seen["marks_total"].as_u64().unwrap() > 10, "{seen}");
+    assert_eq!(seen["marks_reached"], seen["marks_total"], "{seen}");
+    assert_eq!(seen["tip_follows_focus"], true, "{seen}");
+    // 400 px: no sideways scrolling, the timelines inside the window
+    assert!(seen["overflow_at_400"].as_i64().unwrap() <= 0, "{seen}");
+    assert!(
+        seen["svg_width_at_400"].as_f64().unwrap() <= seen["viewport_at_400"].as_f64().unwrap(),
+        "{seen}"
+    );
+
+    // the dark theme (prefers-color-scheme): the same window, dark
+    let dark = shots.join("status-dark.png");
+    shoot_window(&env, &["--status"], "Astran status", "dark", &dark);
+    let light_luma = mean_luma(&shots.join("status.png"));
+    let dark_luma = mean_luma(&dark);
+    assert!(
+        dark_luma < 0.35 && light_luma > 0.65,
+        "light {light_luma}, dark {dark_luma}"
+    );
+    if std::env::var_os("ASTRAN_UPDATE_SCREENSHOTS").is_some() {
+        let dest = root().join("docs/screenshots");
+        std::fs::create_dir_all(&dest).unwrap();
+        for f in ["status.png", "status-dark.png"] {
+            std::fs::copy(shots.join(f), dest.join(f)).unwrap();
+        }
+    }
+}
+
+/// One request on the agent's control socket.
+fn control(env: &Env, req: &str) -> serde_json::Value {
+    use std::io::{BufRead, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(env.control_socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(format!("{req}\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(s).read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap_or_else(|_| panic!("reply {line:?}"))
+}
+
+/// Start the window with these arguments and `ASTRAN_WINDOW_THEME`, screenshot it once drawn,
+/// close it.
+fn shoot_window(env: &Env, args: &[&str], title: &str, theme: &str, out: &std::path::Path) {
+    let mut c = env.command(workspace_bin("astran-tray-window"));
+    c.args(args)
+        .env("ASTRAN_WINDOW_THEME", theme)
+        .env("ASTRAN_CONTROL_SOCKET", env.control_socket())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _w = Guard(c.spawn().unwrap());
+    let mut id = String::new();
+    wait_for("the window", Duration::from_secs(20), || {
+        let o = std::process::Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", &format!("^{title}$")])
+            .env("DISPLAY", display())
+            .output()
+            .unwrap();
+        id = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        !id.is_empty()
+    });
+    // the page asks the agent and draws (once a second)
+    std::thread::sleep(Duration::from_millis(2500));
+    let o = std::process::Command::new("import")
+        .args(["-window", &id, out.to_str().unwrap()])
+        .env("DISPLAY", display())
+        .output()
+        .unwrap();
+    assert_ok(&o, "screenshot");
+}
+
+/// The mean luminance of an image, 0 (black) to 1 (white), by ImageMagick.
+fn mean_luma(png: &std::path::Path) -> f64 {
+    let o = std::process::Command::new("convert")
+        .args([
+            png.to_str().unwrap(),
+            "-colorspace",
+            "Gray",
+            "-format",
+            "%[fx:mean]",
+            "info:",
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&o, "convert");
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+}

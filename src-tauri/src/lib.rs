@@ -1,6 +1,6 @@
-//! The login, settings and permanent-key windows. Started by the tray agent (`--login
-//! [--account NAME]`, `--settings`, or `--keys create|rotate|delete [--account NAME]
-//! [--profile P]`), talking to it over its control socket; exits when the window closes. The
+//! The login, settings, status and permanent-key windows. Started by the tray agent (`--login
+//! [--account NAME]`, `--settings`, `--status`, or `--keys create|rotate|delete [--account
+//! NAME] [--profile P]`), talking to it over its control socket; exits when the window closes. The
 //! password goes from the form to the agent over that socket and nowhere else; a permanent
 //! key's secret never reaches the window (the agent writes it into the credentials file).
 
@@ -8,9 +8,12 @@ use astran_creds::config::AccountConfig;
 use astran_creds::control::Client;
 use astran_creds::error::WireError;
 use astran_creds::keys::{KeyDeleted, KeyWritten, KeysReport};
-use astran_creds::protocol::{Done, LoginBegun, Request, Settings, StatusReport};
+use astran_creds::protocol::{
+    Done, LoginBegun, Overview, Request, Settings, StatusReport, WindowKind,
+};
 use astran_creds::secret::Secret;
 use astran_creds::session::LoginOutcome;
+use astran_creds::session::RefreshOutcome;
 use serde::Serialize;
 use std::time::Duration;
 use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
@@ -43,6 +46,7 @@ fn parse_args() -> Args {
         match a.as_str() {
             "--login" => args.mode = "login".into(),
             "--settings" => args.mode = "settings".into(),
+            "--status" => args.mode = "status".into(),
             "--keys" => {
                 args.mode = "keys".into();
                 args.key_action = it.next();
@@ -168,6 +172,34 @@ async fn status() -> Result<StatusReport, WireError> {
     wire(agent().status().await)
 }
 
+/// What the status window draws (polled each second while it is open).
+#[tauri::command]
+async fn overview() -> Result<Overview, WireError> {
+    wire(agent().overview().await)
+}
+
+#[tauri::command]
+async fn refresh(account: Option<String>) -> Result<RefreshOutcome, WireError> {
+    wire(agent().refresh(account, LOGIN_TIMEOUT).await)
+}
+
+#[tauri::command]
+async fn logout(account: Option<String>) -> Result<Done, WireError> {
+    wire(agent().logout(account, false).await.map(|_| Done {}))
+}
+
+/// Ask the agent to open another of its windows (login, settings).
+#[tauri::command]
+async fn show(window: WindowKind, account: Option<String>) -> Result<Done, WireError> {
+    wire(agent().show(window, account).await)
+}
+
+/// The agent puts the export lines on the clipboard: the secrets never reach this window.
+#[tauri::command]
+async fn copy_export(account: Option<String>) -> Result<Done, WireError> {
+    wire(agent().copy_export(account, LOGIN_TIMEOUT).await)
+}
+
 #[tauri::command]
 async fn keys_list(account: Option<String>) -> Result<KeysReport, WireError> {
     wire(agent().keys_list(account).await)
@@ -194,6 +226,15 @@ async fn keys_delete(account: Option<String>, key_id: String) -> Result<KeyDelet
     wire(agent().keys_delete(account, key_id).await)
 }
 
+/// `ASTRAN_WINDOW_THEME=dark|light` overrides the desktop's theme (the screenshots of both).
+fn theme_from_env() -> Option<tauri::Theme> {
+    match std::env::var("ASTRAN_WINDOW_THEME").ok()?.as_str() {
+        "dark" => Some(tauri::Theme::Dark),
+        "light" => Some(tauri::Theme::Light),
+        _ => None,
+    }
+}
+
 #[tauri::command]
 fn finish(app: tauri::AppHandle) {
     app.exit(0);
@@ -201,6 +242,13 @@ fn finish(app: tauri::AppHandle) {
 
 pub fn run() {
     let args = parse_args();
+    // WebKitGTK answers `prefers-color-scheme` from the GTK theme, which the window's own
+    // theme setting does not change: a forced dark theme picks GTK's dark variant (before
+    // GTK starts, while this is the only thread)
+    #[cfg(target_os = "linux")]
+    if theme_from_env() == Some(tauri::Theme::Dark) && std::env::var_os("GTK_THEME").is_none() {
+        std::env::set_var("GTK_THEME", "Adwaita:dark");
+    }
     let (label, page, title, size) = match args.mode.as_str() {
         "settings" => (
             "settings",
@@ -209,6 +257,7 @@ pub fn run() {
             (460.0, 880.0),
         ),
         "keys" => ("keys", "keys.html", "Astran permanent key", (440.0, 470.0)),
+        "status" => ("status", "status.html", "Astran status", (640.0, 720.0)),
         _ => ("login", "login.html", "Log in to Astran", (380.0, 500.0)),
     };
     let result = tauri::Builder::default()
@@ -222,6 +271,11 @@ pub fn run() {
             get_settings,
             save_settings,
             status,
+            overview,
+            refresh,
+            logout,
+            show,
+            copy_export,
             keys_list,
             keys_create,
             keys_rotate,
@@ -232,7 +286,10 @@ pub fn run() {
             WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
                 .title(title)
                 .inner_size(size.0, size.1)
-                .resizable(false)
+                // the status window is read at any width down to 400 px
+                .resizable(label == "status")
+                .min_inner_size(if label == "status" { 400.0 } else { size.0 }, 300.0)
+                .theme(theme_from_env())
                 .center()
                 .focused(true)
                 .build()?;
