@@ -5,7 +5,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 use common::*;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn tauri_driver() -> std::path::PathBuf {
@@ -97,8 +97,22 @@ fn start_agent(env: &Env) -> Guard {
 
 /// tauri-driver on free ports, with its output in the scene's folder.
 fn start_driver(env: &Env) -> (Guard, u16) {
+    driver_with(env.command(tauri_driver()), env)
+}
+
+/// tauri-driver whose application is the tray agent: the agent's settings in its
+/// environment (the windows the agent starts inherit the driver's automation session).
+fn start_driver_for_agent(env: &Env) -> (Guard, u16) {
+    let mut c = env.command(tauri_driver());
+    c.env("ASTRAN_IDP_URL", &env.idp.token_url)
+        .env("ASTRAN_STS_ENDPOINT", &env.sts)
+        .env("ASTRAN_HTTP_TIMEOUT_SECS", "3")
+        .env("ASTRAN_WINDOW_BIN", workspace_bin("astran-tray-window"));
+    driver_with(c, env)
+}
+
+fn driver_with(mut driver: Command, env: &Env) -> (Guard, u16) {
     let (port, native) = (free_port(), free_port());
-    let mut driver = env.command(tauri_driver());
     driver
         .args([
             "--port",
@@ -334,26 +348,24 @@ fn status_window_draws_each_account_follows_a_renewal_and_a_failure() {
         .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
         .with_env("NO_AT_BRIDGE", "1");
     env.write_config(STATUS_CONFIG);
-    let _agent = start_agent(&env);
-    // logged in through the agent, so that its events begin with the login
-    let logged_in = time::OffsetDateTime::now_utc();
-    let r = control(
-        &env,
-        &serde_json::json!({"cmd": "login", "email": EMAIL, "password": PASSWORD}).to_string(),
-    );
-    assert_eq!(r["ok"], true, "{r}");
-    let (_driver, port) = start_driver(&env);
+    // the WebDriver application is the tray agent itself: the window it starts from its menu
+    // ("Status…", clicked through the test StatusNotifier host) is the one driven
+    let items = sni_watcher();
+    let (_driver, port) = start_driver_for_agent(&env);
     let shots = std::env::var_os("ASTRAN_KEEP_SHOTS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env.dir.path().join("shots"));
+    // logged in through the agent (by the script, once the agent is up), so that its events
+    // begin with the login
     let o = env
         .command(venv_bin("python"))
         .arg(root().join("tests/support/webdriver_status.py"))
         .args(["--driver", &format!("http://127.0.0.1:{port}")])
-        .args([
-            "--app",
-            workspace_bin("astran-tray-window").to_str().unwrap(),
-        ])
+        .args(["--app", workspace_bin("astran-tray").to_str().unwrap()])
+        .args(["--via-menu", items.to_str().unwrap()])
+        .args(["--python", venv_bin("python").to_str().unwrap()])
+        .args(["--socket", env.control_socket().to_str().unwrap()])
+        .args(["--email", EMAIL, "--password", PASSWORD])
         .args(["--idp", &env.idp.base])
         .args(["--shots", shots.to_str().unwrap()])
         .output()
@@ -362,7 +374,13 @@ fn status_window_draws_each_account_follows_a_renewal_and_a_failure() {
     assert!(o.status.success(), "webdriver run failed:\n{out}\n{err}");
     let seen: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     eprintln!("{seen}");
+    assert_eq!(seen["menu_clicked"], true, "{seen}");
+    assert_eq!(seen["login_reply_ok"], true, "{seen}");
     assert_eq!(seen["title"], "Astran status");
+    let logged_in = time::OffsetDateTime::from_unix_timestamp_nanos(
+        (seen["logged_in_at"].as_f64().unwrap() * 1e9) as i128,
+    )
+    .unwrap();
 
     // every account, the default one with its marks where the known state puts them
     let before = seen["before"].as_array().unwrap();

@@ -34,8 +34,13 @@ p.add_argument("--driver", required=True)
 p.add_argument("--app", required=True)
 p.add_argument("--idp", required=True, help="the test IdP's base URL (faults)")
 p.add_argument("--shots", required=True)
-p.add_argument("--via-menu", help="the tray item's D-Bus service: open the window from its menu")
+p.add_argument("--via-menu", metavar="FILE",
+               help="the StatusNotifier host's item file: the app is the tray agent, and the "
+                    "window is opened from the menu of the item it registers")
 p.add_argument("--python", default=sys.executable)
+p.add_argument("--socket", help="the agent's control socket: log in through it first")
+p.add_argument("--email")
+p.add_argument("--password")
 a = p.parse_args()
 here = pathlib.Path(__file__).parent
 shots = pathlib.Path(a.shots)
@@ -78,15 +83,41 @@ def first(acct, kind):
     return next((m for m in acct["marks"] if m["kind"] == kind), None)
 
 
-def click_menu_later():
-    # the session waits for a window to appear: click "Status…" once the agent is up
-    time.sleep(1.0)
-    for _ in range(50):
-        r = subprocess.run([a.python, str(here / "sni_host.py"), "click", a.via_menu, "Status"],
-                           capture_output=True, text=True)
-        if r.returncode == 0:
-            seen["menu_clicked"] = True
-            return
+def items():
+    try:
+        return [json.loads(l)["service"] for l in pathlib.Path(a.via_menu).read_text().splitlines() if l]
+    except FileNotFoundError:
+        return []
+
+
+def login_over_socket():
+    import socket
+    deadline = time.time() + 30
+    while not pathlib.Path(a.socket).exists() and time.time() < deadline:
+        time.sleep(0.1)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(a.socket)
+    s.sendall((json.dumps({"cmd": "login", "email": a.email, "password": a.password}) + "\n").encode())
+    reply = s.makefile().readline()
+    seen["logged_in_at"] = time.time()
+    seen["login_reply_ok"] = json.loads(reply)["ok"]
+
+
+def click_menu_later(known):
+    # the session waits for a window to appear: click "Status…" once the agent's item is up
+    deadline = time.time() + 30
+    logged_in = not a.socket
+    while time.time() < deadline:
+        new = [s for s in items() if s not in known]
+        if new and not logged_in:
+            login_over_socket()
+            logged_in = True
+        if new:
+            r = subprocess.run([a.python, str(here / "sni_host.py"), "click", new[-1], "Status"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                seen["menu_clicked"] = True
+                return
         time.sleep(0.3)
     seen["menu_clicked"] = False
 
@@ -95,7 +126,7 @@ opts = ArgOptions()
 opts.set_capability("browserName", "wry")
 if a.via_menu:
     opts.set_capability("tauri:options", {"application": a.app, "args": []})
-    threading.Thread(target=click_menu_later, daemon=True).start()
+    threading.Thread(target=click_menu_later, args=(items(),), daemon=True).start()
 else:
     opts.set_capability("tauri:options", {"application": a.app, "args": ["--status"]})
 t0 = time.time()
