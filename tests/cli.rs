@@ -1136,3 +1136,102 @@ fn a_renewal_leaves_a_profile_the_user_took_over_since() {
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
     assert!(text(&o).1.contains("services = corp"), "{:?}", text(&o));
 }
+
+#[test]
+fn status_timeline_lists_what_comes_next_and_events_come_from_the_running_daemon() {
+    let env = Env::standard();
+    // renewed 12 min before the hour's credentials expire; Keycloak's session idles out
+    // after 30 min (the test IdP's SSO Session Idle)
+    write_config(&env, "refresh_lead_seconds = 720\n");
+    // no owner yet: nothing remembers events
+    let o = env.run(&["events"], None);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o).1);
+    assert!(text(&o).1.contains("not running"), "{}", text(&o).1);
+
+    let t0 = time::OffsetDateTime::now_utc();
+    assert_ok(&env.login(&[]), "login");
+    let o = env.run(&["status", "--json"], None);
+    assert_ok(&o, "status --json");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let tl = &doc["accounts"][0]["timeline"];
+    let at = |kind: &str| -> Vec<f64> {
+        tl["marks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["kind"] == kind)
+            .map(|m| {
+                let t = time::OffsetDateTime::parse(
+                    m["at"].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap();
+                ((t - t0).as_seconds_f64() / 60.0).round()
+            })
+            .collect()
+    };
+    assert_eq!(at("credentials_expire"), [60.0], "{tl}");
+    assert_eq!(at("session_idle_end"), [30.0], "{tl}");
+    assert_eq!(at("renewal")[..2], [48.0, 96.0], "{tl}");
+    assert_eq!(at("keep_alive")[..2], [28.0, 76.0], "{tl}");
+    assert!(at("login_needed").is_empty(), "{tl}");
+    // at least the next 12 hours
+    let span = |k: &str| {
+        time::OffsetDateTime::parse(
+            tl[k].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert_eq!((span("to") - span("from")).whole_hours(), 12, "{tl}");
+    let o = env.run(&["status", "--timeline"], None);
+    assert_ok(&o, "status --timeline");
+    let out = text(&o).0;
+    assert!(out.contains(" renewal\n"), "{out}");
+    assert!(out.contains(" renewal (projected)\n"), "{out}");
+    assert!(out.contains(" session idle end\n"), "{out}");
+
+    // the daemon renews at once (lead = lifetime - 3 s) and remembers it; then the IdP fails
+    write_config(&env, "duration_seconds = 900\nrefresh_lead_seconds = 897\n");
+    assert_ok(&env.login(&[]), "login again");
+    let first = env.profile_value("astran", "aws_access_key_id").unwrap();
+    let mut cmd = env.cmd(&["daemon", "--notify", "log"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _daemon = Guard(cmd.spawn().unwrap());
+    env.wait_for_new_key(
+        "astran",
+        &first,
+        "the daemon's renewal",
+        Duration::from_secs(30),
+    );
+    env.idp.fault("http503");
+    let mut events = serde_json::Value::Null;
+    wait_for("a failure event", Duration::from_secs(30), || {
+        let o = env.run(&["events", "--json"], None);
+        events = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        events["events"][0]["kind"] == "failure"
+    });
+    env.idp.fault("none");
+    let list = events["events"].as_array().unwrap();
+    assert!(
+        list[0]["words"]
+            .as_str()
+            .unwrap()
+            .starts_with("renewal failed: ")
+            && list[0]["words"].as_str().unwrap().contains("503"),
+        "{events}"
+    );
+    assert_eq!(list[0]["account"], "default");
+    assert!(
+        list.iter()
+            .any(|e| e["kind"] == "renewal" && e["words"] == "profile astran renewed"),
+        "{events}"
+    );
+    // newest first, in words with their UTC time
+    let o = env.run(&["events", "--limit", "1"], None);
+    assert_ok(&o, "events");
+    let out = text(&o).0;
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("Z default: renewal failed: "), "{out}");
+}

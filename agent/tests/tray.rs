@@ -410,22 +410,33 @@ fn session_end_notifies_login_required_once_and_menu_says_so() {
         })
         .unwrap();
     assert!(req["body"].as_str().unwrap().contains("Session not active"));
+    let actions = req["actions"].as_array().unwrap();
     assert!(
-        req["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a == "default"),
-        "clicking opens the login window"
+        actions.iter().any(|a| a == "act") && actions.iter().any(|a| a == "Log in"),
+        "a Log in button: {actions:?}"
     );
-    // clicking the notification opens the login window
+    // its button opens the login window
     let id = req["id"].as_u64().unwrap();
-    click_notification(id);
+    click_notification(id, "act");
     wait_for(
-        "the login window after the notification click",
+        "the login window after the notification's button",
         Duration::from_secs(10),
         || login_window_running(&agent),
     );
+    // a click on a notification itself (here the other one) opens the status window, beside
+    // the login window (a notification answers one click: the server closes it then)
+    let expiring = n
+        .iter()
+        .find(|v| v["summary"].as_str().unwrap().contains("expire"))
+        .unwrap();
+    click_notification(expiring["id"].as_u64().unwrap(), "default");
+    wait_for(
+        "the status window after the click on the notification",
+        Duration::from_secs(10),
+        || window_running(&agent, "--status --account default"),
+    );
+    assert!(login_window_running(&agent));
+    close_windows(&agent);
 }
 
 #[test]
@@ -707,9 +718,9 @@ fn the_local_credentials_endpoint_toggles_from_the_menu() {
     );
 }
 
-/// Act as if the user clicked notification `id` (its default action), through the test
-/// notification server's `Invoke`.
-fn click_notification(id: u64) {
+/// Act as if the user clicked notification `id`: `default` is a click on the notification
+/// itself, another key its button; through the test notification server's `Invoke`.
+fn click_notification(id: u64, key: &str) {
     let o = Command::new("dbus-send")
         .args([
             "--session",
@@ -718,7 +729,7 @@ fn click_notification(id: u64) {
             "/org/freedesktop/Notifications",
             "org.freedesktop.Notifications.Invoke",
             &format!("uint32:{id}"),
-            "string:default",
+            &format!("string:{key}"),
         ])
         .env("DBUS_SESSION_BUS_ADDRESS", &bus().address)
         .output()
@@ -792,7 +803,7 @@ fn permanent_key_items_and_the_age_reminder_open_their_confirmation_window() {
     );
     let actions = n[0]["actions"].as_array().unwrap();
     assert!(actions.iter().any(|a| a == "Rotate"), "{actions:?}");
-    click_notification(n[0]["id"].as_u64().unwrap());
+    click_notification(n[0]["id"].as_u64().unwrap(), "act");
     wait_for("the rotate window", Duration::from_secs(20), || {
         window_running(
             &agent,
