@@ -789,7 +789,13 @@ impl Session {
         for (r, max) in self.held_records().await? {
             out.entry(r.account.to_string())
                 .or_default()
-                .push(HeldKey::of(&r, max, now));
+                .push(HeldKey::new(
+                    r.profile.to_string(),
+                    r.access_key_id.clone(),
+                    r.created,
+                    max,
+                    now,
+                ));
         }
         Ok(out)
     }

@@ -10,8 +10,8 @@
 //! Who calls whom (no module imports one that imports it back):
 //! `owner` → `scheduler`, `control`, `protocol` → `login`, `keys` → `session` → `browser`,
 //! `device`, `idp`, `sts`, `store`,
-//! `awsfile` (→ `credfile`, `fsio`), `config` → `values`, `paths`; `state` and `plan` are pure
-//! and used by `session` and `scheduler`.
+//! `awsfile` (→ `credfile`, `fsio`), `config` → `values`, `paths`; `state` (→ `timeline`)
+//! and `plan` are pure and used by `session` and `scheduler`; `events` is the owner's ring.
 
 pub mod awsconfig;
 pub mod awsfile;

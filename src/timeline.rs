@@ -7,7 +7,6 @@
 //! read one account state.
 
 use crate::config::Account;
-use crate::keys::KeyRecord;
 use crate::plan::{idle_margin, refresh_time, Plan};
 use crate::store::SessionRecord;
 use serde::{Deserialize, Serialize};
@@ -94,13 +93,19 @@ pub struct HeldKey {
 }
 
 impl HeldKey {
-    pub fn of(r: &KeyRecord, max_age_days: u32, now: OffsetDateTime) -> HeldKey {
+    pub fn new(
+        profile: String,
+        access_key_id: String,
+        created: OffsetDateTime,
+        max_age_days: u32,
+        now: OffsetDateTime,
+    ) -> HeldKey {
         HeldKey {
-            profile: r.profile.to_string(),
-            access_key_id: r.access_key_id.clone(),
-            created: r.created,
-            age_days: (now - r.created).whole_days(),
-            too_old_at: r.created + Duration::days(max_age_days.into()),
+            profile,
+            access_key_id,
+            created,
+            age_days: (now - created).whole_days(),
+            too_old_at: created + Duration::days(max_age_days.into()),
         }
     }
 }
@@ -329,15 +334,13 @@ mod tests {
     fn logged_out_needs_a_login_now_and_keys_are_marked() {
         let a = acct();
         let p = Plan::default();
-        let rec = KeyRecord {
-            account: a.name.clone(),
-            profile: crate::values::ProfileName::parse("astran-permanent").unwrap(),
-            access_key_id: "AKIAEXAMPLE".into(),
-            user_name: "root".into(),
-            created: t0() - Duration::days(100),
-            reminded_at: None,
-        };
-        let keys = [HeldKey::of(&rec, 90, t0())];
+        let keys = [HeldKey::new(
+            "astran-permanent".into(),
+            "AKIAEXAMPLE".into(),
+            t0() - Duration::days(100),
+            90,
+            t0(),
+        )];
         assert_eq!(keys[0].age_days, 100);
         let tl = make(&Facts {
             acct: &a,

@@ -539,17 +539,6 @@ fn status_window_draws_each_account_follows_a_renewal_and_a_failure() {
     }
 }
 
-/// One request on the agent's control socket.
-fn control(env: &Env, req: &str) -> serde_json::Value {
-    use std::io::{BufRead, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(env.control_socket()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    s.write_all(format!("{req}\n").as_bytes()).unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(s).read_line(&mut line).unwrap();
-    serde_json::from_str(&line).unwrap_or_else(|_| panic!("reply {line:?}"))
-}
-
 /// Start the window with these arguments and `ASTRAN_WINDOW_THEME`, screenshot it once drawn,
 /// close it.
 fn shoot_window(env: &Env, args: &[&str], title: &str, theme: &str, out: &std::path::Path) {

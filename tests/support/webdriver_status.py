@@ -164,7 +164,6 @@ try:
     all_marks = [m["id"] for acct in accounts() for m in acct["marks"]]
     driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
     reached, tip_ok = [], True
-    body = driver.find_element(By.TAG_NAME, "body")
     for _ in range(len(all_marks) * 2 + 60):
         ActionChains(driver).send_keys(Keys.TAB).perform()
         info = driver.execute_script(
