@@ -521,7 +521,9 @@ fn status_window_draws_each_account_follows_a_renewal_and_a_failure() {
         "{seen}"
     );
 
-    // the dark theme (prefers-color-scheme): the same window, dark
+    // the dark theme (prefers-color-scheme): the same window, dark, with an agent again (the
+    // WebDriver session's ended with it)
+    let _agent = start_agent(&env);
     let dark = shots.join("status-dark.png");
     shoot_window(&env, &["--status"], "Astran status", "dark", &dark);
     let light_luma = mean_luma(&shots.join("status.png"));
@@ -529,6 +531,10 @@ fn status_window_draws_each_account_follows_a_renewal_and_a_failure() {
     assert!(
         dark_luma < 0.35 && light_luma > 0.65,
         "light {light_luma}, dark {dark_luma}"
+    );
+    assert!(
+        image_stat(&dark, "standard_deviation") > 0.05,
+        "the dark window is drawn"
     );
     if std::env::var_os("ASTRAN_UPDATE_SCREENSHOTS").is_some() {
         let dest = root().join("docs/screenshots");
@@ -548,40 +554,60 @@ fn shoot_window(env: &Env, args: &[&str], title: &str, theme: &str, out: &std::p
         .env("ASTRAN_CONTROL_SOCKET", env.control_socket())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let _w = Guard(c.spawn().unwrap());
-    let mut id = String::new();
-    wait_for("the window", Duration::from_secs(20), || {
+    let windows = || -> Vec<String> {
         let o = std::process::Command::new("xdotool")
             .args(["search", "--onlyvisible", "--name", &format!("^{title}$")])
             .env("DISPLAY", display())
             .output()
             .unwrap();
-        id = String::from_utf8_lossy(&o.stdout)
+        String::from_utf8_lossy(&o.stdout)
             .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+            .map(str::to_owned)
+            .collect()
+    };
+    // the one this starts, not one still closing
+    let before = windows();
+    let _w = Guard(c.spawn().unwrap());
+    let mut id = String::new();
+    wait_for("the window", Duration::from_secs(20), || {
+        id = windows()
+            .into_iter()
+            .find(|w| !before.contains(w))
+            .unwrap_or_default();
         !id.is_empty()
     });
-    // the page asks the agent and draws (once a second)
-    std::thread::sleep(Duration::from_millis(2500));
-    let o = std::process::Command::new("import")
-        .args(["-window", &id, out.to_str().unwrap()])
-        .env("DISPLAY", display())
-        .output()
-        .unwrap();
-    assert_ok(&o, "screenshot");
+    // the page asks the agent and draws: until the capture shows more than one flat colour
+    // (a window not painted yet is black), and a little longer for the data
+    let shoot = || {
+        let o = std::process::Command::new("import")
+            .args(["-window", &id, out.to_str().unwrap()])
+            .env("DISPLAY", display())
+            .output()
+            .unwrap();
+        assert_ok(&o, "screenshot");
+    };
+    wait_for("the window to paint", Duration::from_secs(30), || {
+        shoot();
+        image_stat(out, "standard_deviation") > 0.05
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    shoot();
 }
 
 /// The mean luminance of an image, 0 (black) to 1 (white), by ImageMagick.
 fn mean_luma(png: &std::path::Path) -> f64 {
+    image_stat(png, "mean")
+}
+
+/// A statistic of an image's grey levels (`mean`, `standard_deviation`), 0 to 1.
+fn image_stat(png: &std::path::Path, what: &str) -> f64 {
     let o = std::process::Command::new("convert")
         .args([
             png.to_str().unwrap(),
             "-colorspace",
             "Gray",
             "-format",
-            "%[fx:mean]",
+            &format!("%[fx:{what}]"),
             "info:",
         ])
         .output()
