@@ -5,8 +5,10 @@
 #
 #   tray.sh footprint   cold start to the item registered (RUNS_START times), idle RSS/PSS of
 #                       the process tree, click on "Log in…" to the login window shown
-#                       (RUNS_WINDOW times, under Xvfb), RSS/PSS with the window open and
-#                       AFTER_S seconds after the last window closed
+#                       (RUNS_WINDOW times, under Xvfb), the same for "Status…" and the
+#                       status window, RSS/PSS with the window open and AFTER_S seconds after
+#                       the last window closed, and after RENEWALS renewals twice over (the
+#                       event ring full: its bound holds)
 #   tray.sh idle        the agent, logged in, left alone IDLE_S seconds: CPU time (utime+stime)
 #                       and wakeups (context switches of all its threads)
 #
@@ -76,6 +78,18 @@ if not reply.get("ok"):
 PY
 }
 
+renew_agent() { # N renewals through the control socket, one after the other
+  $py - "$XDG_RUNTIME_DIR/astran-tray/agent.sock" "$1" <<'PY'
+import json, socket, sys
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    s.sendall(b'{"cmd":"refresh"}\n')
+    reply = json.loads(s.makefile().readline())
+    if not reply.get("ok"):
+        sys.exit(f"refresh through the control socket failed: {reply}")
+PY
+}
+
 proc_cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
 thread_switches() { # "TID SWITCHES" (voluntary + involuntary) for each live thread
   local t
@@ -112,18 +126,28 @@ footprint)
   sleep "$IDLE_S"
   read -r rss pss <<<"$(tree_mem "$agent")"
   val idle_rss "$rss"; val idle_pss "$pss"
-  for _ in $(seq "$RUNS_WINDOW"); do
-    $py bench/sni_click.py "$svc" "Log in" "Log in to Astran" >>"$OUT/window_shown"
-    sleep "$OPEN_S"
-    tree_mem "$agent" | awk '{print $1 >> "'"$OUT"'/open_rss"; print $2 >> "'"$OUT"'/open_pss"}'
-    win=$(pgrep -P "$agent" -f astran-tray-window | head -1)
-    kill -TERM "$win"
-    while kill -0 "$win" 2>/dev/null; do sleep 0.01; done
-    sleep 1
+  # the login window, then the status window: opened from the menu, measured, closed
+  for w in "Log in|Log in to Astran|window_shown|open" "Status|Astran status|status_shown|status_open"; do
+    IFS='|' read -r item title shown mem <<<"$w"
+    for _ in $(seq "$RUNS_WINDOW"); do
+      $py bench/sni_click.py "$svc" "$item" "$title" >>"$OUT/$shown"
+      sleep "$OPEN_S"
+      tree_mem "$agent" | awk '{print $1 >> "'"$OUT"'/'"$mem"'_rss"; print $2 >> "'"$OUT"'/'"$mem"'_pss"}'
+      win=$(pgrep -P "$agent" -f astran-tray-window | head -1)
+      kill -TERM "$win"
+      while kill -0 "$win" 2>/dev/null; do sleep 0.01; done
+      sleep 1
+    done
   done
   sleep "$AFTER_S"
   read -r rss pss <<<"$(tree_mem "$agent")"
   val after_rss "$rss"; val after_pss "$pss"; val after_s "$AFTER_S"
+  # the event ring (256 events) fills, then stays full: RSS after one batch and after another
+  : "${RENEWALS:=300}"
+  renew_agent "$RENEWALS"
+  read -r rss _ <<<"$(tree_mem "$agent")"; val renewals_rss "$rss"
+  renew_agent "$RENEWALS"
+  read -r rss _ <<<"$(tree_mem "$agent")"; val renewals2_rss "$rss"; val renewals "$RENEWALS"
   stop_agent "$agent"
   ;;
 idle)

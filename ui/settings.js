@@ -5,12 +5,14 @@ let loaded = null;
 
 async function init() {
   try {
-    loaded = await invoke("get_settings");
+    const [got, args] = await Promise.all([invoke("get_settings"), invoke("window_args")]);
+    loaded = got;
     $("path").textContent = loaded.config_path;
-    const name = loaded.default_account;
+    // the account asked for (the status window's Settings… of an account), else the default
+    const name = args.account || loaded.default_account;
     const a = (loaded.config.accounts || {})[name] || {};
     $("account").value = name;
-    $("make_default").checked = true;
+    $("make_default").checked = name === loaded.default_account;
     for (const k of TEXT) { $(k).value = a[k] || ""; $(k).placeholder = loaded.defaults[k] || ""; }
     for (const k of NUM) { $(k).value = a[k] == null ? "" : a[k]; $(k).placeholder = loaded.defaults[k] || "auto"; }
     $("credential_mode").value = a.credential_mode || "";

@@ -130,14 +130,17 @@ function drawTimeline(acct, width, now, tip) {
   // now: moves between redraws (see tick())
   svg.appendChild(svgEl("line", { class: "now", x1: x(now.getTime()), y1: 4, x2: x(now.getTime()), y2: axis, "data-now": "1" }));
   // the marks, each focusable, with its exact time on hover and focus
-  tl.marks.forEach((m, i) => {
+  const nth = {};
+  tl.marks.forEach((m) => {
     const t = new Date(m.at).getTime();
+    // an id that stays across redraws (a "now" mark moves with each look): kind and rank
+    nth[m.kind] = (nth[m.kind] || 0) + 1;
     const mx = x(t), y = lanes[LANE[m.kind] ?? 2];
     const words = markWords(m, now);
     const g = svgEl("g", {
       class: `mark ${m.kind}${m.projected ? " projected" : ""}${t < from || t > to ? " off-scale" : ""}`,
       tabindex: "0", role: "img", "aria-label": words,
-      "data-kind": m.kind, "data-at": new Date(m.at).toISOString(), "data-id": `${name}/${i}/${m.kind}/${m.at}`,
+      "data-kind": m.kind, "data-at": new Date(m.at).toISOString(), "data-id": `${name}/${m.kind}/${nth[m.kind]}`,
     });
     const title = svgEl("title");
     title.textContent = words;

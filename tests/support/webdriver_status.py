@@ -160,6 +160,22 @@ try:
     seen["message_after_failure"] = driver.find_element(By.ID, "message").text
     fault("none")
 
+    # Log in… and Settings… ask the agent for those windows, for this account
+    def window_running(args):
+        return subprocess.run(["pgrep", "-f", f"astran-tray-window {args}"],
+                              capture_output=True).returncode == 0
+
+    for button, args in [("login-ops", "--login --account ops"), ("settings-ops", "--settings --account ops")]:
+        dom_click(driver, driver.find_element(By.ID, button))
+        deadline = time.time() + 20
+        while not window_running(args) and time.time() < deadline:
+            time.sleep(0.2)
+        seen[f"{button}_opened"] = window_running(args)
+        subprocess.run(["pkill", "-f", f"astran-tray-window {args}"])
+    dom_click(driver, driver.find_element(By.ID, "copy-default"))
+    wait.until(lambda d: "clipboard" in d.find_element(By.ID, "message").text)
+    seen["message_after_copy"] = driver.find_element(By.ID, "message").text
+
     # the keyboard reaches every mark, in order
     all_marks = [m["id"] for acct in accounts() for m in acct["marks"]]
     driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
