@@ -1,8 +1,19 @@
-//! The control socket's transport: a Unix socket under `$XDG_RUNTIME_DIR/astran-tray/` in a
-//! 0700 folder, mode 0600, peers of another user refused (SO_PEERCRED), at most
-//! [`MAX_REQUEST`] bytes a request. The messages are [`crate::protocol`]'s; who answers them
-//! is [`crate::owner`]'s. It also makes the owner single-instance: a second one finds the
-//! socket answering and stops.
+//! The control channel: one line of JSON each way per request, at most [`MAX_REQUEST`]
+//! bytes a request, over the platform's local transport: a Unix socket under
+//! `$XDG_RUNTIME_DIR/astran-tray/` in a 0700 folder, mode 0600, peers of another user refused
+//! (SO_PEERCRED), in `control/unix.rs`; a named pipe whose access list admits the current
+//! user alone, in `control/windows.rs`. The messages are [`crate::protocol`]'s; who answers
+//! them is [`crate::owner`]'s. It also makes the owner single-instance: a second one finds the
+//! channel answering and stops.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as transport;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as transport;
 
 use crate::error::{Error, Result};
 use crate::keys::{KeyDeleted, KeyWritten, KeysReport};
@@ -55,14 +66,14 @@ impl Client {
     pub async fn call<T: DeserializeOwned>(&self, req: &Request, timeout: Duration) -> Result<T> {
         let path = &self.path;
         let fut = async {
-            let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
+            let stream = transport::connect(path).await.map_err(|e| {
                 Error::unavailable(format!(
                     "the astran-tray agent is not running ({}: {e})",
                     path.display()
                 ))
                 .with_source(e)
             })?;
-            let (r, mut w) = stream.into_split();
+            let (r, mut w) = tokio::io::split(stream);
             let mut line = zeroize::Zeroizing::new(serde_json::to_string(req).map_err(|e| {
                 Error::unavailable(format!("cannot encode the request: {e}")).with_source(e)
             })?);
@@ -204,53 +215,21 @@ pub async fn notify_reload() {
     let _ = Client::from_env().reload(Duration::from_millis(500)).await;
 }
 
-/// A bound control socket.
+/// A bound control socket (pipe on Windows).
 pub struct Server {
-    listener: tokio::net::UnixListener,
+    listener: transport::Listener,
     path: PathBuf,
 }
 
 /// Bind the socket; `Ok(None)` when another owner already answers on it.
 pub async fn bind(path: &Path) -> Result<Option<Server>> {
-    prepare_dir(crate::fsio::parent_dir(path))?;
-    if path.exists() {
-        if Client::new(path).ping(Duration::from_secs(2)).await.is_ok() {
-            return Ok(None);
-        }
-        let _ = std::fs::remove_file(path);
+    if Client::new(path).ping(Duration::from_secs(2)).await.is_ok() {
+        return Ok(None);
     }
-    let listener = tokio::net::UnixListener::bind(path).map_err(|e| {
-        Error::io(
-            format!("cannot create the control socket {}", path.display()),
-            e,
-        )
-    })?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
-    Ok(Some(Server {
+    Ok(transport::Listener::bind(path)?.map(|listener| Server {
         listener,
         path: path.to_path_buf(),
     }))
-}
-
-fn prepare_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    crate::fsio::create_private_dir(dir)?;
-    let m = std::fs::metadata(dir)
-        .map_err(|e| Error::io(format!("cannot inspect {}", dir.display()), e))?;
-    if m.uid() != crate::paths::uid() {
-        return Err(Error::local_io(format!(
-            "{} belongs to another user; refusing to put the control socket there",
-            dir.display()
-        )));
-    }
-    if m.mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io(format!("cannot restrict {}", dir.display()), e))?;
-    }
-    Ok(())
 }
 
 impl Server {
@@ -260,9 +239,9 @@ impl Server {
 
     /// Serve until the task is dropped. Each connection is handled on its own task; a bad
     /// client gets an error reply and is closed, never a crash.
-    pub async fn serve(self, handler: Arc<dyn Handler>) {
+    pub async fn serve(mut self, handler: Arc<dyn Handler>) {
         loop {
-            let (stream, _) = match self.listener.accept().await {
+            let (stream, peer) = match self.listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
                     log::warn!("control socket: accept failed: {e}");
@@ -272,7 +251,7 @@ impl Server {
             };
             let h = handler.clone();
             tokio::spawn(async move {
-                if let Err(e) = serve_conn(stream, h).await {
+                if let Err(e) = serve_conn(stream, peer, h).await {
                     log::debug!("control socket: connection ended: {e}");
                 }
             });
@@ -280,20 +259,17 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-async fn serve_conn(stream: tokio::net::UnixStream, h: Arc<dyn Handler>) -> std::io::Result<()> {
-    let cred = stream.peer_cred()?;
-    let (r, mut w) = stream.into_split();
-    if cred.uid() != crate::paths::uid() {
-        log::warn!(
-            "control socket: refused a connection from uid {}",
-            cred.uid()
-        );
+async fn serve_conn<S>(
+    stream: S,
+    peer: std::result::Result<(), String>,
+    h: Arc<dyn Handler>,
+) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin,
+{
+    let (r, mut w) = tokio::io::split(stream);
+    if let Err(who) = peer {
+        log::warn!("control socket: refused {who}");
         let reply = Reply::err(&Error::refused("connections from other users are refused"));
         w.write_all(reply.to_line().as_bytes()).await?;
         return Ok(());
@@ -326,7 +302,7 @@ async fn serve_conn(stream: tokio::net::UnixStream, h: Arc<dyn Handler>) -> std:
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

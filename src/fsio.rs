@@ -162,7 +162,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&tmp_path, path)?;
+        replace(&tmp_path, path)?;
         #[cfg(unix)]
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
@@ -177,6 +177,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Move the temp file over the target: rename(2) on Unix; on Windows `fs::rename` is
+/// MoveFileExW with MOVEFILE_REPLACE_EXISTING, which fails while another program has the
+/// target open without FILE_SHARE_DELETE (an editor, a scanner): retried for up to a second.
+fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    #[cfg(windows)]
+    for _ in 0..20 {
+        match fs::rename(tmp, path) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            r => return r,
+        }
+    }
+    fs::rename(tmp, path)
 }
 
 #[cfg(unix)]

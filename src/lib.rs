@@ -19,7 +19,6 @@ pub mod browser;
 pub mod claims;
 pub mod clock;
 pub mod config;
-#[cfg(unix)]
 pub mod control;
 pub mod credfile;
 pub mod device;
@@ -35,7 +34,6 @@ pub mod listen;
 pub mod logging;
 pub mod login;
 pub mod notify;
-#[cfg(unix)]
 pub mod owner;
 pub mod paths;
 pub mod plan;

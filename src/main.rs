@@ -314,15 +314,9 @@ async fn run(cli: Cli) -> Result<i32> {
             json,
         } => {
             // the events live in the running owner (tray agent or daemon), not in a file
-            #[cfg(unix)]
             let r = astran_creds::control::Client::from_env()
                 .events(account, limit)
                 .await?;
-            #[cfg(not(unix))]
-            let r: astran_creds::protocol::EventsReport = {
-                let _ = (account, limit);
-                return Err(Error::unavailable("events need the tray agent's control socket, which this system does not have yet"));
-            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             } else {
@@ -581,7 +575,6 @@ async fn futures_select(
 
 /// Let a running tray agent or daemon pick up what this command changed.
 async fn tell_owner() {
-    #[cfg(unix)]
     astran_creds::control::notify_reload().await;
 }
 
@@ -642,14 +635,6 @@ fn prompt_line(prompt: &str) -> Result<String> {
     Ok(s)
 }
 
-#[cfg(not(unix))]
-async fn daemon(_: Arc<Session>, _: NotifyTo) -> Result<()> {
-    Err(Error::config(
-        "the daemon needs the control socket, which this platform does not have yet",
-    ))
-}
-
-#[cfg(unix)]
 async fn daemon(session: Arc<Session>, to: NotifyTo) -> Result<()> {
     use astran_creds::owner::{Hooks, Owner, Start};
     let notifier: Arc<dyn Notifier> = match to {

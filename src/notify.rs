@@ -123,6 +123,19 @@ pub fn on_click(f: OnAction) {
     let _ = ON_CLICK.set(f);
 }
 
+/// The identifier the installers register (Tauri's `identifier`): macOS shows notifications
+/// under the app with this bundle id, Windows toasts need it as their AppUserModelID.
+pub const APP_ID: &str = "io.astran.tray";
+
+/// Once at start: tie the notifications to the installed app where the platform wants that
+/// (macOS: the bundle id; Linux and Windows need nothing here).
+pub fn init() {
+    #[cfg(target_os = "macos")]
+    if let Err(e) = notify_rust::set_application(APP_ID) {
+        log::debug!("notifications: cannot use the bundle id {APP_ID}: {e}");
+    }
+}
+
 /// A one-off desktop message (a failed menu action, "Copied").
 pub fn message(app_name: &str, summary: &str, body: &str) {
     let clicks = ON_CLICK.get().map(|f| Clicks {
@@ -149,6 +162,8 @@ fn show(app_name: &str, summary: &str, body: &str, urgent: bool, clicks: Option<
         .summary(summary)
         .body(body)
         .icon("dialog-password");
+    #[cfg(windows)]
+    note.app_id(APP_ID);
     if let Some(c) = &clicks {
         // "default" is the click on the notification itself (the spec's name for it)
         note.action("default", "Show status");

@@ -1,6 +1,16 @@
 //! The owner runtime: what `astran-creds daemon` and the tray agent both run. The scheduler,
 //! the control socket and its handler, the signals (SIGTERM/SIGINT stop, SIGHUP re-reads the
-//! config) and the single-instance rule, each shell adding only its notifier and hooks.
+//! config: `owner/unix.rs`; Ctrl-C, close, logoff and shutdown stop: `owner/windows.rs`) and
+//! the single-instance rule, each shell adding only its notifier and hooks.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix::signals;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows::signals;
 
 use crate::config;
 use crate::config::AuthKind;
@@ -207,29 +217,6 @@ async fn remind_old_keys(
             return;
         }
     }
-}
-
-async fn signals(stop: watch::Sender<bool>, wake: Arc<Notify>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        log::warn!("cannot listen for signals; stop with the menu or kill -9");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => {
-                log::info!("SIGHUP: re-reading the configuration");
-                wake.notify_one();
-            }
-        }
-    }
-    let _ = stop.send(true);
 }
 
 /// Notes each notice in the session's events, then sends it on.

@@ -62,16 +62,37 @@ fn aws_file(var: &str, name: &str) -> Result<PathBuf> {
 }
 
 /// The control socket: `ASTRAN_CONTROL_SOCKET`, else `$XDG_RUNTIME_DIR/astran-tray/agent.sock`,
-/// else `<temp>/astran-tray-<uid>/agent.sock`.
+/// else `<temp>/astran-tray-<uid>/agent.sock`. On Windows the named pipe
+/// `\\.\pipe\astran-tray-<user name>`.
 pub fn control_socket() -> PathBuf {
     if let Some(p) = env_path("ASTRAN_CONTROL_SOCKET") {
         return p;
     }
-    let dir = match dirs::runtime_dir() {
-        Some(d) => d.join("astran-tray"),
-        None => std::env::temp_dir().join(format!("astran-tray-{}", uid())),
-    };
-    dir.join("agent.sock")
+    #[cfg(windows)]
+    {
+        // one per user (the pipe's access list admits its user alone); a name with only the
+        // characters a pipe name may hold
+        let user: String = std::env::var("USERNAME")
+            .unwrap_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        PathBuf::from(format!(r"\\.\pipe\astran-tray-{user}"))
+    }
+    #[cfg(not(windows))]
+    {
+        let dir = match dirs::runtime_dir() {
+            Some(d) => d.join("astran-tray"),
+            None => std::env::temp_dir().join(format!("astran-tray-{}", uid())),
+        };
+        dir.join("agent.sock")
+    }
 }
 
 /// The XDG autostart entry of the tray (Linux and the other free desktops).

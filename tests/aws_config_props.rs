@@ -12,6 +12,8 @@
 //! - `awsconfig::remove` leaves botocore reading the other sections as before.
 //!
 //! `PROPTEST_CASES` sets the number of cases (default 2,000).
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 mod props;

@@ -3,6 +3,8 @@
 //! that fills the test IdP's login form as a person would, and `login --device` (RFC 8628)
 //! with the same script approving the code on the IdP's device page. The IdP's client
 //! forbids the password grant, as a company realm's does.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! End-to-end tests of the `astran-creds` binary against real servers on 127.0.0.1.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 use common::*;

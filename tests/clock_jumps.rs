@@ -10,6 +10,8 @@
 //!
 //! A real-process test stops the daemon (SIGSTOP) past the credentials' refresh point and
 //! resumes it (SIGCONT): it catches up within seconds.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 use common::*;

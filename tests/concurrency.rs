@@ -4,6 +4,8 @@
 //! and botocore as the AWS CLI reads it). No read may ever see a torn or partial file, no
 //! profile may be lost, the user's profile stays byte for byte, the mode stays 0600, no temp
 //! file is left, and the config file keeps every account.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 use common::*;

@@ -11,6 +11,8 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (default 10,000). A failing case is shrunk to a
 //! small file, and printed.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 mod props;

@@ -1,6 +1,8 @@
 //! The local credentials endpoint (`serve`) and `exec`, end to end: boto3 and the real AWS
 //! CLI take their credentials from it with no profile and no flag; every refusal is
 //! answered as the container-credentials contract and the issue say.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 use common::*;

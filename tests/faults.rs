@@ -3,6 +3,8 @@
 //! act on, and leaves the credentials file byte-identical. The daemon backs off with jitter
 //! while STS fails and recovers when it returns, with one notification per state change.
 //! See docs/reliability.md for the table.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 use common::*;

@@ -2,6 +2,8 @@
 //! signature checked (`tests/support/moto_astran.py`: Astran's root account, `UserName` from
 //! the caller), proved with the real AWS CLI. Each scene has its own moto, so IAM's two keys
 //! per user are the scene's.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 

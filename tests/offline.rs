@@ -1,6 +1,8 @@
 //! "Stay signed in": `offline = true` asks Keycloak for `offline_access`. The offline session
 //! outlives SSO Session Max, `status` says "offline session" with no guessed end, and a realm
 //! that refuses the scope says how to turn it off.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 

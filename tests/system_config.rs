@@ -1,5 +1,7 @@
 //! Company-wide defaults: the system config under the user's file, key by key, its locked
 //! keys, `config show`, and a system file that does not parse.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! `ca_bundle`), untrusted certificates refused with a clear message, `HTTPS_PROXY` and
 //! `NO_PROXY` honoured. A TLS front (Python's ssl) sits before the test IdP and its STS
 //! front; certificates are made with openssl for each run.
+// Unix only: the scenes use Unix sockets, signals and file modes (tests/common).
+#![cfg(unix)]
 
 mod common;
 use common::*;

@@ -81,7 +81,7 @@ impl TrayApp {
         let now = OffsetDateTime::now_utc();
         let look = look_of(&self.snap);
         if look != self.look {
-            let _ = self.tray.set_icon(Some(icon(look)));
+            crate::desktop::show_icon(&self.tray, icon(look), look);
             log::info!("tray: {}", look.name());
             self.look = look;
         }

@@ -4,6 +4,7 @@
 
 mod app;
 mod autostart;
+mod desktop;
 mod icon;
 mod menu;
 mod platform;
@@ -128,6 +129,7 @@ fn run() -> i32 {
             Box::new(DesktopNotifier::new(app::APP).with_actions(on_action)),
         ]))
     };
+    astran_creds::notify::init();
     {
         // a click on a one-off message (not on a button) opens the status window too
         let tx = ui_tx.clone();
@@ -188,31 +190,22 @@ fn run() -> i32 {
         });
     }
 
-    let mut app = match app::TrayApp::new(
-        session,
-        rt.handle().clone(),
-        owner.wake.clone(),
-        ui_tx.clone(),
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("astran-tray: cannot create the tray icon: {e}");
-            rt.block_on(owner.shutdown());
-            return 1;
-        }
-    };
-    log::info!("tray icon ready");
     if std::env::var_os("ASTRAN_TRAY_OPEN_LOGIN").is_some() {
         let _ = ui_tx.send(UiMsg::OpenLogin(None));
     }
+    // the tray thread: the platform's loop where it needs one (desktop/)
+    let (handle, wake, tx) = (rt.handle().clone(), owner.wake.clone(), ui_tx.clone());
     drop(ui_tx);
-    for msg in ui_rx.iter() {
-        if !app.handle(msg) {
-            break;
-        }
+    let ran = desktop::run(ui_rx, move || {
+        app::TrayApp::new(session, handle, wake, tx)
+            .map_err(|e| format!("cannot create the tray icon: {e}"))
+    });
+    if let Err(e) = ran {
+        eprintln!("astran-tray: {e}");
+        rt.block_on(owner.shutdown());
+        return 1;
     }
     log::info!("quitting");
-    drop(app);
     rt.block_on(owner.shutdown());
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     0

@@ -217,7 +217,7 @@ fn reap(
     let _ = ui.send(UiMsg::WindowClosed);
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

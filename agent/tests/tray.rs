@@ -1,6 +1,8 @@
 //! The tray agent end to end: its StatusNotifierItem and dbusmenu on a private session bus
 //! (read and clicked like a panel does), its control socket, its notifications, its scheduler,
 //! against the test IdP, moto and the real AWS CLI.
+// Linux only: a private D-Bus session, Xvfb, WebKitWebDriver.
+#![cfg(target_os = "linux")]
 
 #[path = "../../tests/common/mod.rs"]
 mod common;

@@ -1,6 +1,8 @@
 //! The login and permanent-key windows end to end: WebDriver (tauri-driver + WebKitWebDriver,
 //! under Xvfb) on the real Tauri window, talking to a running agent, which talks to the test
 //! IdP and moto.
+// Linux only: a private D-Bus session, Xvfb, WebKitWebDriver.
+#![cfg(target_os = "linux")]
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
