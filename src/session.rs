@@ -267,12 +267,12 @@ impl Session {
     /// is asked of the user or the IdP: a profile of the user's in `~/.aws/config` is not
     /// taken over, and `process` mode needs a keyring.
     pub(crate) async fn prepare_login(&self, req: &LoginRequest) -> Result<Account> {
-        // the keyring's connection and session (a Diffie-Hellman exchange on both sides) are
-        // made while the IdP and STS answer, not after
-        let store = self.store.clone();
-        drop(tokio::task::spawn_blocking(move || store.warm_up()));
         let cfg = self.config().await?;
         let name = cfg.pick_name(req.account.as_deref())?;
+        // the keyring's connection and session (a Diffie-Hellman exchange on both sides), and
+        // the lookup of the account's entries, are made while the IdP and STS answer, not after
+        let (store, n) = (self.store.clone(), name.to_string());
+        drop(tokio::task::spawn_blocking(move || store.warm_up(&n)));
         let mut acct = cfg.account(&name)?;
         if let Some(p) = &req.profile {
             acct.profile = p.clone();
@@ -370,12 +370,12 @@ impl Session {
                 acct.duration_seconds,
             )
             .await?;
-        self.store_credentials(&acct, &role, &creds, Renewal::No { force: req.force })
-            .await?;
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
-        // the keyring (the session; the password remembered or forgotten) and the config
-        // file are independent: both at once, after the credentials are written
+        // the keyring (the session; the password remembered or forgotten) and the files (the
+        // credentials, then the config) are independent: both at once. A failure to write the
+        // credentials fails the login before the config is touched; the session it saved in
+        // the keyring then only spares the next login.
         let record = tokens.refresh_token.clone().map(|rt| SessionRecord {
             refresh_token: rt,
             refresh_expires_at: tokens.refresh_expires_at().map(|t| t.unix_timestamp()),
@@ -411,7 +411,7 @@ impl Session {
         let save_email = email.clone();
         let role_for_cfg = role.clone();
         let (cfg_path, cfg_name) = (self.config_path.clone(), name.clone());
-        let config = off_worker(move || {
+        let update_config = move || {
             config::update_account(&cfg_path, &cfg_name, move |a| {
                 if a.email.is_none() || req_email {
                     a.email = Some(save_email);
@@ -429,8 +429,14 @@ impl Session {
                     a.remember_password = Some(r);
                 }
             })
-        });
-        let ((saved, password), config) = tokio::join!(keyring, config);
+        };
+        let files = async {
+            self.store_credentials(&acct, &role, &creds, Renewal::No { force: req.force })
+                .await?;
+            Ok::<_, Error>(off_worker(update_config).await)
+        };
+        let (files, (saved, password)) = tokio::join!(files, keyring);
+        let config = files?;
         let mut keyring_unavailable = None;
         if let Some(Err(e)) = saved {
             log::warn!("the login session could not be saved: {e}");

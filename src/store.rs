@@ -114,9 +114,10 @@ pub trait SecretStore: Send + Sync {
     fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError>;
     fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError>;
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError>;
-    /// Open what the next calls need (a connection, a session) ahead of them, so it happens
-    /// while the caller waits for something else; failures are left for those calls.
-    fn warm_up(&self) {}
+    /// Open what the next calls about `account` need (a connection, a session, the lookup of
+    /// its entries) ahead of them, so it happens while the caller waits for something else;
+    /// failures are left for those calls.
+    fn warm_up(&self, _account: &str) {}
 }
 
 /// The OS keyring through the keyring crate (Keychain, Credential Manager).
@@ -279,9 +280,9 @@ impl SecretStore for FallbackStore {
         self.run(|s| s.delete(slot, account))
     }
 
-    fn warm_up(&self) {
+    fn warm_up(&self, account: &str) {
         if !self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
-            self.primary.warm_up();
+            self.primary.warm_up(account);
         }
     }
 }
