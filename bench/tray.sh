@@ -8,7 +8,8 @@
 #                       (RUNS_WINDOW times, under Xvfb), the same for "Status…" and the
 #                       status window, RSS/PSS with the window open and AFTER_S seconds after
 #                       the last window closed, and after RENEWALS renewals twice over (the
-#                       event ring full: its bound holds)
+#                       event ring full: its bound holds), and a menu click's answer while
+#                       the IdP hangs
 #   tray.sh idle        the agent, logged in, left alone IDLE_S seconds: CPU time (utime+stime)
 #                       and wakeups (context switches of all its threads)
 #
@@ -28,6 +29,8 @@ cleanup() {
 trap cleanup EXIT
 export HOME="$work/home" XDG_RUNTIME_DIR="$work/run" XDG_CONFIG_HOME="$work/home/.config"
 export ASTRAN_KEYRING=none NO_AT_BRIDGE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1
+# a request to the hanging IdP (the menu measurement) gives up after 3 s, so the agent stops soon after
+export ASTRAN_HTTP_TIMEOUT_SECS=3
 export ASTRAN_WINDOW_BIN="$BIN/astran-tray-window" # the measured build, even if BIN holds symlinks
 export AWS_SHARED_CREDENTIALS_FILE="$work/home/.aws/credentials"
 mkdir -p "$HOME" && mkdir -m 700 "$XDG_RUNTIME_DIR"
@@ -148,6 +151,28 @@ footprint)
   read -r rss _ <<<"$(tree_mem "$agent")"; val renewals_rss "$rss"
   renew_agent "$RENEWALS"
   read -r rss _ <<<"$(tree_mem "$agent")"; val renewals2_rss "$rss"; val renewals "$RENEWALS"
+  # the menu while the IdP hangs: "Copy export lines" has to renew first (the credentials
+  # are made to look expired) and waits on the IdP; "Start at login", clicked right after,
+  # is the tray thread's own work: from its click delivered to the autostart entry changed
+  idp_base=${ASTRAN_IDP_URL%%/auth/*}
+  entry=$XDG_CONFIG_HOME/autostart/astran-tray.desktop
+  exp=$(sed -n 's/^x_security_token_expires = //p' "$AWS_SHARED_CREDENTIALS_FILE" | head -1)
+  sed -i "s/$exp/2000-01-01T00:00:00Z/" "$AWS_SHARED_CREDENTIALS_FILE"
+  curl -s -X POST -d '{"mode":"hang"}' "$idp_base/__test/fault" >/dev/null
+  for _ in $(seq "$RUNS_WINDOW"); do
+    had=0; [ -e "$entry" ] && had=1
+    $py tests/support/sni_host.py click "$svc" "Copy export lines" >/dev/null
+    $py tests/support/sni_host.py click "$svc" "Start at login" >/dev/null
+    t0=$EPOCHREALTIME
+    for _ in $(seq 5000); do
+      now=0; [ -e "$entry" ] && now=1
+      [ "$now" != "$had" ] && break
+      sleep 0.001
+    done
+    [ "$now" != "$had" ] || { echo "the tray thread did not answer while the IdP hung" >&2; exit 1; }
+    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f\n", (b - a) * 1000}' >>"$OUT/menu_hang"
+  done
+  curl -s -X POST -d '{"mode":"none"}' "$idp_base/__test/fault" >/dev/null
   stop_agent "$agent"
   ;;
 idle)

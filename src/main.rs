@@ -240,13 +240,18 @@ fn run_main() -> i32 {
             return 1;
         }
     };
-    match rt.block_on(run(cli)) {
+    let code = match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("astran-creds: {e}");
             e.exit_code()
         }
-    }
+    };
+    // the command's work is done and said (its files written and synced, the keyring's
+    // calls answered, the owner told): the process exits now, without waiting for the
+    // runtime's idle threads to wind down (the kernel closes the keyring's connection)
+    std::mem::forget(rt);
+    code
 }
 
 async fn run(cli: Cli) -> Result<i32> {

@@ -360,22 +360,11 @@ impl Session {
             acct.role_arn.as_deref(),
         )?;
         let sts_endpoint = acct.sts_endpoint_for(&role)?;
-        let creds = self
-            .assume(
-                &http,
-                &sts_endpoint,
-                &role,
-                &email,
-                &tokens,
-                acct.duration_seconds,
-            )
-            .await?;
-        let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
-        // the keyring (the session; the password remembered or forgotten) and the files (the
-        // credentials, then the config) are independent: both at once. A failure to write the
-        // credentials fails the login before the config is touched; the session it saved in
-        // the keyring then only spares the next login.
+        // The session is saved in the keyring while STS answers (it is known from the token
+        // reply already): that save (a keyring daemon writes its file) is off the critical
+        // path. What was saved before is kept, and put back if STS refuses, so a failed login
+        // leaves the keyring as it found it.
         let record = tokens.refresh_token.clone().map(|rt| SessionRecord {
             refresh_token: rt,
             refresh_expires_at: tokens.refresh_expires_at().map(|t| t.unix_timestamp()),
@@ -387,18 +376,58 @@ impl Session {
             sts_endpoint: sts_endpoint.clone(),
             offline: tokens.offline,
         });
+        let n = name.clone();
+        let saving = self.blocking(move |s| {
+            record.map(|rec| {
+                let before = s.get(Slot::Session, &n).ok().flatten();
+                store::save_session(s, &n, &rec).map(|()| before)
+            })
+        });
+        let (creds, saved) = tokio::join!(
+            self.assume(
+                &http,
+                &sts_endpoint,
+                &role,
+                &email,
+                &tokens,
+                acct.duration_seconds,
+            ),
+            saving
+        );
+        let creds = match creds {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(Ok(before)) = saved {
+                    let n = name.clone();
+                    let put_back = self
+                        .blocking(move |s| match before {
+                            Some(b) => s.set(Slot::Session, &n, &b),
+                            None => s.delete(Slot::Session, &n),
+                        })
+                        .await;
+                    if let Err(pe) = put_back {
+                        log::warn!("the keyring's previous session could not be put back: {pe}");
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let saved = saved.map(|r| r.map(drop));
+        let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
+
+        // the password remembered or forgotten (in the keyring) and the files (the
+        // credentials, then the config) are independent: both at once. A failure to write the
+        // credentials fails the login before the config is touched.
         let remember = req.remember_password.unwrap_or(acct.remember_password);
         let n = name.clone();
         let keyring = self.blocking(move |s| {
-            let saved = record.map(|rec| store::save_session(s, &n, &rec));
-            let password = password.map(|p| {
+            password.map(|p| {
                 if remember {
                     s.set(Slot::Password, &n, &p)
                 } else {
                     s.delete(Slot::Password, &n)
                 }
-            });
-            (saved, password)
+            })
         });
         let several_roles = claims.roles.as_ref().is_some_and(|r| r.len() > 1);
         let (req_email, req_profile, req_duration, req_role, req_remember) = (
@@ -435,7 +464,7 @@ impl Session {
                 .await?;
             Ok::<_, Error>(off_worker(update_config).await)
         };
-        let (files, (saved, password)) = tokio::join!(files, keyring);
+        let (files, password) = tokio::join!(files, keyring);
         let config = files?;
         let mut keyring_unavailable = None;
         if let Some(Err(e)) = saved {

@@ -561,6 +561,38 @@ fn keyring_items_are_where_keyring_3_puts_them_both_ways() {
     );
 }
 
+/// The session is saved while STS answers; a login that STS then fails leaves the keyring as
+/// it was: the previous session put back, or none when there was none.
+#[test]
+fn a_login_that_sts_fails_leaves_the_keyring_as_it_was() {
+    let env = Env::standard();
+    env.idp.sts_fault("http503");
+    let o = env.login(&[]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o).1);
+    assert!(
+        keyring_session(&env).stdout.is_empty(),
+        "no session saved by a failed first login"
+    );
+    env.idp.sts_fault("none");
+    assert_ok(&env.login(&[]), "login");
+    let before = keyring_session(&env).stdout;
+    assert!(!before.is_empty());
+    env.idp.sts_fault("http503");
+    let o = env.login(&[]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o).1);
+    assert_eq!(
+        keyring_session(&env).stdout,
+        before,
+        "the session of the earlier login is back"
+    );
+    env.idp.sts_fault("none");
+    // and it still works
+    assert_ok(
+        &env.run(&["refresh"], None),
+        "refresh with the session put back",
+    );
+}
+
 #[test]
 fn without_a_keyring_login_still_works_and_says_so() {
     let env = Env::standard().with_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");

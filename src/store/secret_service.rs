@@ -155,9 +155,15 @@ impl SecretServiceStore {
         ])
     }
 
-    /// The items of `user`: what `warm_up` found, else a search.
-    fn lookup(&self, o: &mut Open, user: &str) -> R<Found> {
-        match o.known.remove(user) {
+    /// The items of `user`: what `warm_up` found, else a search. A change (`set`, `delete`)
+    /// uses up what was found; a read leaves it for the change that follows.
+    fn lookup(&self, o: &mut Open, user: &str, for_change: bool) -> R<Found> {
+        let known = if for_change {
+            o.known.remove(user)
+        } else {
+            o.known.get(user).cloned()
+        };
+        match known {
             Some(f) => Ok(f),
             None => o.search(self.attributes(user)),
         }
@@ -336,7 +342,7 @@ impl SecretStore for SecretServiceStore {
     fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError> {
         let user = slot.user(account);
         let bytes = self.with(|o| {
-            let found = self.lookup(o, &user)?;
+            let found = self.lookup(o, &user, false)?;
             match o.first_unlocked(found)? {
                 Some(item) => o.get_secret(&item).map(Some),
                 None => Ok(None),
@@ -354,7 +360,7 @@ impl SecretStore for SecretServiceStore {
         let user = slot.user(account);
         let secret = value.expose().as_bytes();
         self.with(|o| {
-            let found = self.lookup(o, &user)?;
+            let found = self.lookup(o, &user, true)?;
             if let Some(item) = o.first_unlocked(found)? {
                 match o.set_secret(&item, secret) {
                     Ok(()) => return Ok(()),
@@ -375,16 +381,15 @@ impl SecretStore for SecretServiceStore {
         })
     }
 
-    /// Open the connection and the session, and look up the account's session and password
-    /// entries, while the caller waits for the network: the login's `set` and `delete` then
-    /// go straight to the item (or nothing, for a password that is not stored).
+    /// Open the connection and the session, and look up the account's session entry, while
+    /// the caller waits for the network: the login's save of the session then goes straight
+    /// to the item. (The password entry is looked up when it is set or forgotten, beside the
+    /// file writes; every search here is CPU the servers on the same machine may want.)
     fn warm_up(&self, account: &str) {
         let r = self.with(|o| {
-            for slot in [Slot::Session, Slot::Password] {
-                let user = slot.user(account);
-                let found = o.search(self.attributes(&user))?;
-                o.known.insert(user, found);
-            }
+            let user = Slot::Session.user(account);
+            let found = o.search(self.attributes(&user))?;
+            o.known.insert(user, found);
             Ok(())
         });
         if let Err(e) = r {
@@ -396,7 +401,7 @@ impl SecretStore for SecretServiceStore {
         let user = slot.user(account);
         // nothing stored: nothing more asked of the keyring
         self.with(|o| {
-            let found = self.lookup(o, &user)?;
+            let found = self.lookup(o, &user, true)?;
             if found.is_empty() {
                 return Ok(());
             }
@@ -492,6 +497,10 @@ mod tests {
         assert!(shared_key(&ours, &(prime() - 1u32).to_bytes_be()).is_err());
         // the group's prime is RFC 2409's: 1024 bits, 2^1024 - 2^960 - 1 + 2^64 * (…)
         assert_eq!(prime().bits(), 1024);
-        assert_eq!(prime() % 24u32, BigUint::from(23u32), "as a safe prime of its form is");
+        assert_eq!(
+            prime() % 24u32,
+            BigUint::from(23u32),
+            "as a safe prime of its form is"
+        );
     }
 }
