@@ -290,11 +290,7 @@ impl SessionHandler {
     }
 
     async fn note_failed(&self, account: Option<&str>, words: String) {
-        let name = match self.session.account(account).await {
-            Ok(a) => a.name.to_string(),
-            Err(_) => account.unwrap_or(config::DEFAULT_ACCOUNT).to_owned(),
-        };
-        self.session.note(&name, EventKind::Failure, words);
+        self.session.note_failure(account, words).await;
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiter>> {

@@ -163,11 +163,8 @@ impl Session {
                 ),
             ),
             Err(e) => {
-                let name = match self.account(account).await {
-                    Ok(a) => a.name.to_string(),
-                    Err(_) => account.unwrap_or(config::DEFAULT_ACCOUNT).to_owned(),
-                };
-                self.note(&name, EventKind::Failure, format!("login failed: {e}"));
+                self.note_failure(account, format!("login failed: {e}"))
+                    .await
             }
         }
     }
@@ -612,7 +609,7 @@ impl Session {
     }
 
     /// Note a failure of `account` (the default one when `None`).
-    async fn note_failure(&self, account: Option<&str>, words: String) {
+    pub(crate) async fn note_failure(&self, account: Option<&str>, words: String) {
         let name = match self.account(account).await {
             Ok(a) => a.name.to_string(),
             Err(_) => account.unwrap_or(config::DEFAULT_ACCOUNT).to_owned(),

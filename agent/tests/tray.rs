@@ -217,9 +217,7 @@ fn tray_menu_follows_the_session_and_quits() {
 
 #[test]
 fn log_in_opens_the_window_and_a_second_agent_stays_out() {
-    let env = Env::standard()
-        .with_env("DISPLAY", display())
-        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+    let env = Env::standard().on_display();
     let agent = start_agent(&env);
     let o = agent_command(&env).output().unwrap();
     assert_eq!(o.status.code(), Some(0));
@@ -359,8 +357,7 @@ fn session_end_notifies_login_required_once_and_menu_says_so() {
     let profile = format!("ended{}", std::process::id());
     let env = Env::standard()
         .with_env("ASTRAN_PROFILE", &profile)
-        .with_env("DISPLAY", display())
-        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        .on_display();
     std::fs::create_dir_all(env.config.parent().unwrap()).unwrap();
     std::fs::write(
         &env.config,
@@ -765,10 +762,7 @@ fn close_windows(agent: &Agent) {
 
 #[test]
 fn permanent_key_items_and_the_age_reminder_open_their_confirmation_window() {
-    let env = Env::standard()
-        .with_env("DISPLAY", display())
-        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-        .with_env("NO_AT_BRIDGE", "1");
+    let env = Env::standard().on_display();
     // a permanent key of ours, 100 days old: its record (ours, beside the config) and the
     // profile that holds it
     let created = time::OffsetDateTime::now_utc() - time::Duration::days(100);

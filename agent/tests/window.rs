@@ -23,10 +23,7 @@ fn tauri_driver() -> std::path::PathBuf {
 
 #[test]
 fn login_window_shows_errors_then_logs_in_and_closes() {
-    let env = Env::standard()
-        .with_env("DISPLAY", display())
-        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-        .with_env("NO_AT_BRIDGE", "1");
+    let env = Env::standard().on_display();
     // the agent owns the session
     let _agent = start_agent(&env);
 
@@ -144,9 +141,7 @@ fn keys_window_creates_rotates_and_deletes_a_permanent_key() {
         &["--sts-upstream", &upstream],
     );
     let env = Env::new(idp)
-        .with_env("DISPLAY", display())
-        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-        .with_env("NO_AT_BRIDGE", "1")
+        .on_display()
         .with_env("ASTRAN_IAM_ENDPOINT", &iam.url)
         .with_env("ASTRAN_S3_ENDPOINT", &iam.url);
     assert_ok(&env.login(&[]), "login");
@@ -277,9 +272,7 @@ fn login_window_signs_in_with_the_browser_and_cancels() {
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let env = env
-        .with_env("DISPLAY", display())
-        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-        .with_env("NO_AT_BRIDGE", "1")
+        .on_display()
         .with_env("BROWSER", wrapper.to_str().unwrap())
         .with_env("SCRIPTED_EMAIL", EMAIL)
         .with_env("SCRIPTED_PASSWORD", PASSWORD);
@@ -345,10 +338,7 @@ fn minutes_between(a: &str, b: time::OffsetDateTime) -> f64 {
 
 #[test]
 fn status_window_draws_each_account_follows_a_renewal_and_a_failure() {
-    let env = Env::standard()
-        .with_env("DISPLAY", display())
-        .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-        .with_env("NO_AT_BRIDGE", "1");
+    let env = Env::standard().on_display();
     env.write_config(STATUS_CONFIG);
     // the WebDriver application is the tray agent itself: the window it starts from its menu
     // ("Status…", clicked through the test StatusNotifier host) is the one driven

@@ -535,6 +535,14 @@ impl Env {
         self
     }
 
+    /// On the test display, as the windows need it (WebKit without DMA-BUF, no
+    /// accessibility bus).
+    pub fn on_display(self) -> Env {
+        self.with_env("DISPLAY", display())
+            .with_env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .with_env("NO_AT_BRIDGE", "1")
+    }
+
     /// Any program with the scene's environment (home, bus, files, keyring namespace).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new(program);
