@@ -453,6 +453,15 @@ impl Config {
         ))
     }
 
+    /// Every account in the file (the default one alone when it names none), resolved.
+    pub fn all_accounts(&self) -> Result<Vec<Account>> {
+        let mut names = self.account_names();
+        if names.is_empty() {
+            names.push(self.pick_name(None)?);
+        }
+        names.iter().map(|n| self.account(n)).collect()
+    }
+
     /// Resolve an account with defaults and the environment's overrides (`ASTRAN_IDP_URL`,
     /// `ASTRAN_IDP_CLIENT_ID`, `ASTRAN_USERNAME`, `ASTRAN_STS_ENDPOINT`, `ASTRAN_PROFILE`).
     pub fn account(&self, name: &AccountName) -> Result<Account> {

@@ -37,8 +37,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-/// Called for `show_login` with the account asked for.
-pub type OnShowLogin = Box<dyn Fn(Option<String>) + Send + Sync>;
 /// Called after each successful login through the socket.
 pub type OnLogin = Box<dyn Fn(&LoginOutcome) + Send + Sync>;
 /// Called for `show` with the window and the account asked for.
@@ -49,11 +47,9 @@ pub type OnCopy = Box<dyn Fn(Secret) + Send + Sync>;
 /// What a shell adds to the runtime.
 #[derive(Default)]
 pub struct Hooks {
-    /// `show_login` (the tray opens its login window); `None`: refused as unsupported.
-    pub on_show_login: Option<OnShowLogin>,
     /// After each successful login through the socket (the tray's notification).
     pub on_login: Option<OnLogin>,
-    /// `show` (the tray opens the window); `None`: refused as unsupported.
+    /// `show` and `show_login` (the tray opens the window); `None`: refused as unsupported.
     pub on_show: Option<OnShow>,
     /// `copy_export` (the tray's clipboard); `None`: refused as unsupported.
     pub on_copy: Option<OnCopy>,
@@ -283,14 +279,29 @@ impl SessionHandler {
                 ),
             ),
             Err(e) => {
-                self.note_failed(account, format!("the permanent key was not {what}: {e}"))
+                self.session
+                    .note_failure(account, format!("the permanent key was not {what}: {e}"))
                     .await
             }
         }
     }
 
-    async fn note_failed(&self, account: Option<&str>, words: String) {
-        self.session.note_failure(account, words).await;
+    /// Ask the shell to open `window` (`show`, `show_login`); the account is checked as every
+    /// value from the socket is (it lands on the window's command line).
+    fn show(&self, window: WindowKind, account: Option<String>) -> Result<Response> {
+        if let Some(a) = &account {
+            AccountName::parse(a)?;
+        }
+        match &self.hooks.on_show {
+            Some(f) => {
+                f(window, account);
+                Ok(Response::Done(Done {}))
+            }
+            None => Err(Error::config(format!(
+                "this agent has no {} window",
+                window.name()
+            ))),
+        }
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiter>> {
@@ -484,13 +495,7 @@ impl SessionHandler {
                 self.wake.notify_one();
                 r.map(|()| Response::Done(Done {}))
             }
-            Request::ShowLogin { account } => match &self.hooks.on_show_login {
-                Some(f) => {
-                    f(account);
-                    Ok(Response::Done(Done {}))
-                }
-                None => Err(Error::config("this agent has no login window")),
-            },
+            Request::ShowLogin { account } => self.show(WindowKind::Login, account),
             Request::KeysList { account } => {
                 Ok(Response::Keys(s.keys_list(account.as_deref()).await?))
             }
@@ -517,7 +522,7 @@ impl SessionHandler {
                         format!("permanent key {} deleted", d.access_key_id),
                     ),
                     Err(e) => {
-                        self.note_failed(account.as_deref(), format!("deleting a key failed: {e}"))
+                        s.note_failure(account.as_deref(), format!("deleting a key failed: {e}"))
                             .await
                     }
                 }
@@ -547,18 +552,7 @@ impl SessionHandler {
                     ),
                 }))
             }
-            Request::Show { window, account } => {
-                if let Some(a) = &account {
-                    AccountName::parse(a)?;
-                }
-                match &self.hooks.on_show {
-                    Some(f) => {
-                        f(window, account);
-                        Ok(Response::Done(Done {}))
-                    }
-                    None => Err(Error::config("this agent has no windows")),
-                }
-            }
+            Request::Show { window, account } => self.show(window, account),
             Request::CopyExport { account } => {
                 let Some(f) = &self.hooks.on_copy else {
                     return Err(Error::config(

@@ -150,6 +150,14 @@ pub enum WindowKind {
 }
 
 impl WindowKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowKind::Login => "login",
+            WindowKind::Settings => "settings",
+            WindowKind::Status => "status",
+        }
+    }
+
     /// The window program's argument.
     pub fn arg(self) -> &'static str {
         match self {

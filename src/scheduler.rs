@@ -89,7 +89,12 @@ impl Scheduler {
     pub async fn tick(&mut self) -> OffsetDateTime {
         let now = self.session.clock().now();
         let far = now + Duration::hours(24);
-        let accounts = match self.session.accounts().await {
+        // one read of the config for the accounts and which of them is the default
+        let read = self.session.config().await.and_then(|c| {
+            let default = c.pick_name(None).ok().map(|n| n.to_string());
+            Ok((c.all_accounts()?, default))
+        });
+        let (accounts, default_account) = match read {
             Ok(a) => a,
             Err(e) => {
                 log::error!("{e}");
@@ -127,10 +132,6 @@ impl Scheduler {
                 .unwrap_or(&[]);
             views.push(state::derive(&acct, rec.as_ref(), exp, &overlay, k, now));
         }
-        let default_account = match self.session.config().await {
-            Ok(c) => c.pick_name(None).ok().map(|n| n.to_string()),
-            Err(_) => None,
-        };
         self.views.send_replace(Snapshot {
             accounts: views,
             problem: None,

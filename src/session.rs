@@ -207,12 +207,7 @@ impl Session {
 
     /// The accounts to look after: the configured ones, or `default`.
     pub async fn accounts(&self) -> Result<Vec<Account>> {
-        let cfg = self.config().await?;
-        let mut names = cfg.account_names();
-        if names.is_empty() {
-            names.push(cfg.pick_name(None)?);
-        }
-        names.iter().map(|n| cfg.account(n)).collect()
+        self.config().await?.all_accounts()
     }
 
     pub fn credentials_file(&self) -> Result<CredentialsFile> {

@@ -101,7 +101,6 @@ impl TrayApp {
                 self.snap = v;
                 self.render();
             }
-            UiMsg::OpenLogin(acct) => self.windows.open("--login", acct),
             UiMsg::OpenWindow(w, acct) => self.windows.open(w.arg(), acct),
             UiMsg::OpenKeys {
                 account,

@@ -48,9 +48,8 @@ impl KeyAction {
 pub enum UiMsg {
     Views(Snapshot),
     Menu(String),
-    OpenLogin(Option<String>),
-    /// A window asked for by another window (the status window's buttons), or the status
-    /// window by a click on a notification.
+    /// A window asked for: from the socket (a second start, the status window's buttons),
+    /// or by a click on a notification.
     OpenWindow(WindowKind, Option<String>),
     /// The permanent-key window: what to do, for which account and profile.
     OpenKeys {
@@ -115,7 +114,7 @@ fn run() -> i32 {
         let tx = ui_tx.clone();
         let on_action = Arc::new(move |a: Action| {
             let _ = tx.send(match a {
-                Action::Login { account } => UiMsg::OpenLogin(Some(account)),
+                Action::Login { account } => UiMsg::OpenWindow(WindowKind::Login, Some(account)),
                 Action::Status { account } => UiMsg::OpenWindow(WindowKind::Status, account),
                 Action::Rotate { account, profile } => UiMsg::OpenKeys {
                     account,
@@ -138,19 +137,16 @@ fn run() -> i32 {
         }));
     }
     let hooks = {
-        let (tx1, tx2, tx3, tx4) = (ui_tx.clone(), ui_tx.clone(), ui_tx.clone(), ui_tx.clone());
+        let (logged_in, show, copy) = (ui_tx.clone(), ui_tx.clone(), ui_tx.clone());
         Hooks {
-            on_show_login: Some(Box::new(move |acct| {
-                let _ = tx1.send(UiMsg::OpenLogin(acct));
-            })),
             on_login: Some(Box::new(move |o: &LoginOutcome| {
-                let _ = tx2.send(UiMsg::LoggedIn(o.clone()));
+                let _ = logged_in.send(UiMsg::LoggedIn(o.clone()));
             })),
             on_show: Some(Box::new(move |w, acct| {
-                let _ = tx3.send(UiMsg::OpenWindow(w, acct));
+                let _ = show.send(UiMsg::OpenWindow(w, acct));
             })),
             on_copy: Some(Box::new(move |lines| {
-                let _ = tx4.send(UiMsg::Copy(lines));
+                let _ = copy.send(UiMsg::Copy(lines));
             })),
         }
     };
@@ -191,7 +187,7 @@ fn run() -> i32 {
     }
 
     if std::env::var_os("ASTRAN_TRAY_OPEN_LOGIN").is_some() {
-        let _ = ui_tx.send(UiMsg::OpenLogin(None));
+        let _ = ui_tx.send(UiMsg::OpenWindow(WindowKind::Login, None));
     }
     // the tray thread: the platform's loop where it needs one (desktop/)
     let (handle, wake, tx) = (rt.handle().clone(), owner.wake.clone(), ui_tx.clone());

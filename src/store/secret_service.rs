@@ -105,10 +105,9 @@ impl From<zbus::zvariant::Error> for Failure {
 
 fn unavailable(e: Failure) -> StoreError {
     match e {
-        Failure::Bus(zbus::Error::MethodError(name, msg, _))
+        Failure::Bus(zbus::Error::MethodError(name, _, _))
             if name.as_str() == "org.freedesktop.Secret.Error.IsLocked" =>
         {
-            let _ = msg;
             StoreError::Unavailable("the keyring is locked; unlock it and try again".into())
         }
         Failure::Bus(e) => StoreError::Unavailable(e.to_string()),
