@@ -98,21 +98,28 @@ function shape(kind, x, y) {
   }
 }
 
+const PAD = 12;
+
+// The plot's inner width and its scale: a time (ms) to an x within [PAD, PAD + inner].
+function scale(tl, width) {
+  const from = new Date(tl.from).getTime(), to = new Date(tl.to).getTime();
+  const inner = Math.max(100, width - 2 * PAD);
+  return { from, to, inner, x: (t) => PAD + Math.min(1, Math.max(0, (t - from) / (to - from))) * inner };
+}
+
 function drawTimeline(acct, width, now, tip) {
   const tl = acct.timeline;
-  const from = new Date(tl.from).getTime(), to = new Date(tl.to).getTime();
-  const pad = 12, inner = Math.max(100, width - 2 * pad);
+  const { from, to, inner, x } = scale(tl, width);
   // an account with nothing but a login to ask for gets one short lane
   const compact = !tl.marks.some((m) => LANE[m.kind] !== 2 || m.kind.startsWith("session"));
   const [lanes, axis, height] = compact ? [[16, 16, 16], 34, 54] : [[18, 44, 70], 92, 112];
-  const x = (t) => pad + Math.min(1, Math.max(0, (t - from) / (to - from))) * inner;
   const name = acct.account;
   const svg = svgEl("svg", {
     class: "timeline", width, height, viewBox: `0 0 ${width} ${height}`, role: "group",
     "aria-label": `Timeline of account ${name}, from ${local(new Date(from), now)} to ${local(new Date(to), now)}`,
   });
   // the axis and its hours
-  svg.appendChild(svgEl("line", { class: "axis", x1: pad, y1: axis, x2: pad + inner, y2: axis }));
+  svg.appendChild(svgEl("line", { class: "axis", x1: PAD, y1: axis, x2: PAD + inner, y2: axis }));
   for (const t of ticks(from, to, inner)) {
     svg.appendChild(svgEl("line", { class: "grid", x1: x(t), y1: 6, x2: x(t), y2: axis + 4 }));
     const label = svgEl("text", { class: "hour", x: x(t), y: axis + 16, "text-anchor": "middle", "aria-hidden": "true" });
@@ -124,7 +131,7 @@ function drawTimeline(acct, width, now, tip) {
   if (exp) {
     const end = new Date(exp.at).getTime();
     if (end > from) {
-      svg.appendChild(svgEl("rect", { class: "bar", x: pad, y: lanes[0] - 6, width: Math.max(2, x(end) - pad), height: 12, rx: 3, "aria-hidden": "true" }));
+      svg.appendChild(svgEl("rect", { class: "bar", x: PAD, y: lanes[0] - 6, width: Math.max(2, x(end) - PAD), height: 12, rx: 3, "aria-hidden": "true" }));
     }
   }
   // now: moves between redraws (see tick())
@@ -152,7 +159,7 @@ function drawTimeline(acct, width, now, tip) {
     g.addEventListener("focus", say);
     svg.appendChild(g);
   });
-  return { svg, x };
+  return svg;
 }
 
 // What the picture says, in one sentence (its text alternative beside the marks' own).
@@ -213,7 +220,7 @@ function accountSection(acct, events, width, now) {
   if (acct.last_error) sec.appendChild(el("p", { class: "error small" }, errorText({ message: acct.last_error })));
   sec.appendChild(el("p", { class: "summary", id: `sum-${name}` }, summary(acct, now)));
   const tip = el("p", { class: "tip hidden", "aria-live": "polite", id: `tip-${name}` });
-  const { svg } = drawTimeline(acct, width, now, tip);
+  const svg = drawTimeline(acct, width, now, tip);
   svg.setAttribute("aria-describedby", `sum-${name}`);
   const wrap = el("div", { class: "plot" });
   wrap.appendChild(svg);
@@ -293,10 +300,8 @@ function moveNow(now) {
     const acct = last.accounts.find((a) => a.account === sec.getAttribute("data-account"));
     const line = sec.querySelector("line.now");
     if (!acct || !line) continue;
-    const from = new Date(acct.timeline.from).getTime(), to = new Date(acct.timeline.to).getTime();
-    const svg = sec.querySelector("svg.timeline");
-    const width = Number(svg.getAttribute("width")), pad = 12, inner = Math.max(100, width - 2 * pad);
-    const x = pad + Math.min(1, Math.max(0, (now.getTime() - from) / (to - from))) * inner;
+    const width = Number(sec.querySelector("svg.timeline").getAttribute("width"));
+    const x = scale(acct.timeline, width).x(now.getTime());
     line.setAttribute("x1", x);
     line.setAttribute("x2", x);
   }
