@@ -30,14 +30,7 @@ fn login_window_shows_errors_then_logs_in_and_closes() {
     let (_driver, port) = start_driver(&env);
 
     let shots = env.dir.path().join("shots");
-    let o = env
-        .command(venv_bin("python"))
-        .arg(root().join("tests/support/webdriver_login.py"))
-        .args(["--driver", &format!("http://127.0.0.1:{port}")])
-        .args([
-            "--app",
-            workspace_bin("astran-tray-window").to_str().unwrap(),
-        ])
+    let o = webdriver_script(&env, "webdriver_login.py", port, "astran-tray-window")
         .args(["--email", EMAIL, "--password", PASSWORD])
         .args(["--creds", env.creds.to_str().unwrap()])
         .args(["--shots", shots.to_str().unwrap()])
@@ -92,6 +85,16 @@ fn start_agent(env: &Env) -> Guard {
         env.control_socket().exists()
     });
     guard
+}
+
+/// A WebDriver script of `tests/support` for the driver on `port`, whose application is the
+/// workspace program `app`.
+fn webdriver_script(env: &Env, script: &str, port: u16, app: &str) -> Command {
+    let mut c = env.command(venv_bin("python"));
+    c.arg(root().join("tests/support").join(script))
+        .args(["--driver", &format!("http://127.0.0.1:{port}")])
+        .args(["--app", workspace_bin(app).to_str().unwrap()]);
+    c
 }
 
 /// tauri-driver on free ports, with its output in the scene's folder.
@@ -152,18 +155,11 @@ fn keys_window_creates_rotates_and_deletes_a_permanent_key() {
         .unwrap_or_else(|| env.dir.path().join("shots"));
     std::fs::create_dir_all(&shots).unwrap();
     let drive = |action: &str, key: Option<&str>| -> serde_json::Value {
-        let mut c = env.command(venv_bin("python"));
-        c.arg(root().join("tests/support/webdriver_keys.py"))
-            .args(["--driver", &format!("http://127.0.0.1:{port}")])
-            .args([
-                "--app",
-                workspace_bin("astran-tray-window").to_str().unwrap(),
-            ])
-            .args(["--action", action])
-            .args([
-                "--shot",
-                shots.join(format!("keys-{action}.png")).to_str().unwrap(),
-            ]);
+        let mut c = webdriver_script(&env, "webdriver_keys.py", port, "astran-tray-window");
+        c.args(["--action", action]).args([
+            "--shot",
+            shots.join(format!("keys-{action}.png")).to_str().unwrap(),
+        ]);
         if let Some(k) = key {
             c.args(["--key", k]);
         }
@@ -278,17 +274,15 @@ fn login_window_signs_in_with_the_browser_and_cancels() {
         .with_env("SCRIPTED_PASSWORD", PASSWORD);
     let _agent = start_agent(&env);
     let (_driver, port) = start_driver(&env);
-    let o = env
-        .command(venv_bin("python"))
-        .arg(root().join("tests/support/webdriver_browser_login.py"))
-        .args(["--driver", &format!("http://127.0.0.1:{port}")])
-        .args([
-            "--app",
-            workspace_bin("astran-tray-window").to_str().unwrap(),
-        ])
-        .args(["--shots", shots.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = webdriver_script(
+        &env,
+        "webdriver_browser_login.py",
+        port,
+        "astran-tray-window",
+    )
+    .args(["--shots", shots.to_str().unwrap()])
+    .output()
+    .unwrap();
     let (out, err) = text(&o);
     assert!(o.status.success(), "webdriver run failed:\n{out}\n{err}");
     let seen: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
@@ -349,11 +343,7 @@ fn status_window_draws_each_account_follows_a_renewal_and_a_failure() {
         .unwrap_or_else(|| env.dir.path().join("shots"));
     // logged in through the agent (by the script, once the agent is up), so that its events
     // begin with the login
-    let o = env
-        .command(venv_bin("python"))
-        .arg(root().join("tests/support/webdriver_status.py"))
-        .args(["--driver", &format!("http://127.0.0.1:{port}")])
-        .args(["--app", workspace_bin("astran-tray").to_str().unwrap()])
+    let o = webdriver_script(&env, "webdriver_status.py", port, "astran-tray")
         .args(["--via-menu", items.to_str().unwrap()])
         .args(["--python", venv_bin("python").to_str().unwrap()])
         .args(["--socket", env.control_socket().to_str().unwrap()])

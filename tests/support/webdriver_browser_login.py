@@ -17,13 +17,12 @@ import time
 import urllib.parse
 
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from webdriver_common import click as dom_click, wait_closed, x_screenshot as shoot
+from webdriver_common import click as dom_click, wait_closed, x_screenshot as shoot, quit_session
 
 p = argparse.ArgumentParser()
 p.add_argument("--driver", required=True)
@@ -88,9 +87,6 @@ t1 = time.time()
 closed = wait_closed(driver, seen, 40)
 seen["closed"] = closed
 seen["login_to_close_s"] = round(time.time() - t1, 3)
-try:
-    driver.quit()
-except WebDriverException:
-    pass
+quit_session(driver)
 print(json.dumps(seen))
 sys.exit(0 if closed else 1)

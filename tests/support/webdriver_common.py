@@ -39,3 +39,11 @@ def wait_closed(driver, seen, seconds, error_id="error"):
             return True
         time.sleep(0.2)
     return False
+
+
+def quit_session(driver):
+    """End the session (and the app); one already gone is fine."""
+    try:
+        driver.quit()
+    except WebDriverException:
+        pass

@@ -15,6 +15,8 @@ from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from webdriver_common import quit_session
+
 p = argparse.ArgumentParser()
 p.add_argument("--driver", required=True)
 p.add_argument("--app", required=True)
@@ -88,9 +90,6 @@ try:
 except WebDriverException as e:
     seen["webdriver_error"] = str(e).splitlines()[0]
 finally:
-    try:
-        driver.quit()
-    except WebDriverException:
-        pass
+    quit_session(driver)
     print(json.dumps(seen))
 sys.exit(0 if seen.get("result") else 1)

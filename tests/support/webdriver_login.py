@@ -11,13 +11,12 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from webdriver_common import click as dom_click, wait_closed, x_screenshot as shoot
+from webdriver_common import click as dom_click, wait_closed, x_screenshot as shoot, quit_session
 
 p = argparse.ArgumentParser()
 p.add_argument("--driver", required=True)
@@ -76,9 +75,6 @@ click(driver.find_element(By.ID, "submit"))
 closed = wait_closed(driver, seen, 30)
 seen["closed"] = closed
 seen["login_to_close_s"] = round(time.time() - t1, 3)
-try:
-    driver.quit()
-except WebDriverException:
-    pass
+quit_session(driver)
 print(json.dumps(seen))
 sys.exit(0 if closed and seen["file_unchanged"] else 1)

@@ -20,14 +20,13 @@ import time
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from webdriver_common import click as dom_click, x_screenshot
+from webdriver_common import click as dom_click, x_screenshot, quit_session
 
 p = argparse.ArgumentParser()
 p.add_argument("--driver", required=True)
@@ -206,9 +205,6 @@ try:
     x_screenshot("Astran status", shots / "status-400.png")
     ok = True
 finally:
-    try:
-        driver.quit()
-    except WebDriverException:
-        pass
+    quit_session(driver)
 print(json.dumps(seen))
 sys.exit(0 if ok else 1)
