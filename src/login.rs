@@ -92,7 +92,7 @@ impl Session {
     /// names, the user's sections of `~/.aws/config`), then the IdP reached, then the
     /// listener bound or the device code obtained. Nothing is written.
     pub async fn begin_login(&self, req: LoginRequest, auth: AuthKind) -> Result<PendingLogin> {
-        let acct = self.prepare_login(&req).await?;
+        let acct = self.prepare_login(&req, false).await?;
         let http = self.http(&acct)?;
         let settings = idp_settings(&acct);
         let scope = idp::login_scope(acct.offline);

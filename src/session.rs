@@ -257,15 +257,30 @@ impl Session {
 
     /// The account a login acts on, with the request's overrides, checked before anything
     /// is asked of the user or the IdP: a profile of the user's in `~/.aws/config` is not
-    /// taken over, and `process` mode needs a keyring.
-    pub(crate) async fn prepare_login(&self, req: &LoginRequest) -> Result<Account> {
+    /// taken over, and `process` mode needs a keyring. `password`: a password login, which
+    /// remembers or forgets the password at its end.
+    pub(crate) async fn prepare_login(
+        &self,
+        req: &LoginRequest,
+        password: bool,
+    ) -> Result<Account> {
         let cfg = self.config().await?;
         let name = cfg.pick_name(req.account.as_deref())?;
-        // the keyring's connection and session (a Diffie-Hellman exchange on both sides), and
-        // the lookup of the account's entries, are made while the IdP and STS answer, not after
-        let (store, n) = (self.store.clone(), name.to_string());
-        drop(tokio::task::spawn_blocking(move || store.warm_up(&n)));
         let mut acct = cfg.account(&name)?;
+        // the keyring's connection and session (a Diffie-Hellman exchange on both sides), and
+        // the lookup of the entries the login's end changes, are made while the IdP and STS
+        // answer, not after
+        let mut slots = vec![Slot::Session];
+        if password {
+            slots.push(Slot::Password);
+        }
+        if acct.credential_mode == CredentialMode::Process {
+            slots.push(Slot::Credentials);
+        }
+        let (store, n) = (self.store.clone(), name.to_string());
+        drop(tokio::task::spawn_blocking(move || {
+            store.warm_up(&n, &slots)
+        }));
         if let Some(p) = &req.profile {
             acct.profile = p.clone();
         }
@@ -301,7 +316,7 @@ impl Session {
     }
 
     async fn password_login(&self, req: &LoginRequest) -> Result<LoginOutcome> {
-        let acct = self.prepare_login(req).await?;
+        let acct = self.prepare_login(req, true).await?;
         let name = acct.name.clone();
         let email = req.email.clone().or(acct.email.clone()).ok_or_else(|| {
             Error::config(format!(
@@ -353,10 +368,21 @@ impl Session {
         )?;
         let sts_endpoint = acct.sts_endpoint_for(&role)?;
 
-        // The session is saved in the keyring while STS answers (it is known from the token
-        // reply already): that save (a keyring daemon writes its file) is off the critical
-        // path. What was saved before is kept, and put back if STS refuses, so a failed login
-        // leaves the keyring as it found it.
+        let creds = self
+            .assume(
+                &http,
+                &sts_endpoint,
+                &role,
+                &email,
+                &tokens,
+                acct.duration_seconds,
+            )
+            .await?;
+        // Nothing is kept before STS has answered, so a refused login leaves the keyring as it
+        // found it. From here the session's save (the keyring daemon writes its file), the
+        // password's and the files are independent, and all at once: the keyring's
+        // connection, session and lookups were made while the IdP and STS answered
+        // (`prepare_login`), so the save is one call.
         let record = tokens.refresh_token.clone().map(|rt| SessionRecord {
             refresh_token: rt,
             refresh_expires_at: tokens.refresh_expires_at().map(|t| t.unix_timestamp()),
@@ -368,58 +394,22 @@ impl Session {
             sts_endpoint: sts_endpoint.clone(),
             offline: tokens.offline,
         });
-        let n = name.clone();
-        let saving = self.blocking(move |s| {
-            record.map(|rec| {
-                let before = s.get(Slot::Session, &n).ok().flatten();
-                store::save_session(s, &n, &rec).map(|()| before)
-            })
-        });
-        let (creds, saved) = tokio::join!(
-            self.assume(
-                &http,
-                &sts_endpoint,
-                &role,
-                &email,
-                &tokens,
-                acct.duration_seconds,
-            ),
-            saving
-        );
-        let creds = match creds {
-            Ok(c) => c,
-            Err(e) => {
-                if let Some(Ok(before)) = saved {
-                    let n = name.clone();
-                    let put_back = self
-                        .blocking(move |s| match before {
-                            Some(b) => s.set(Slot::Session, &n, &b),
-                            None => s.delete(Slot::Session, &n),
-                        })
-                        .await;
-                    if let Err(pe) = put_back {
-                        log::warn!("the keyring's previous session could not be put back: {pe}");
-                    }
-                }
-                return Err(e);
-            }
-        };
-        let saved = saved.map(|r| r.map(drop));
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
-        // the password remembered or forgotten (in the keyring) and the files (the
-        // credentials, then the config) are independent: both at once. A failure to write the
-        // credentials fails the login before the config is touched.
+        // The files: the credentials, then the config. A failure to write the credentials
+        // fails the login before the config is touched.
         let remember = req.remember_password.unwrap_or(acct.remember_password);
         let n = name.clone();
         let keyring = self.blocking(move |s| {
-            password.map(|p| {
+            let saved = record.map(|rec| store::save_session(s, &n, &rec));
+            let password = password.map(|p| {
                 if remember {
                     s.set(Slot::Password, &n, &p)
                 } else {
                     s.delete(Slot::Password, &n)
                 }
-            })
+            });
+            (saved, password)
         });
         let several_roles = claims.roles.as_ref().is_some_and(|r| r.len() > 1);
         let (req_email, req_profile, req_duration, req_role, req_remember) = (
@@ -456,7 +446,7 @@ impl Session {
                 .await?;
             Ok::<_, Error>(off_worker(update_config).await)
         };
-        let (files, password) = tokio::join!(files, keyring);
+        let (files, (saved, password)) = tokio::join!(files, keyring);
         let config = files?;
         let mut keyring_unavailable = None;
         if let Some(Err(e)) = saved {

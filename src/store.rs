@@ -114,10 +114,10 @@ pub trait SecretStore: Send + Sync {
     fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError>;
     fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError>;
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError>;
-    /// Open what the next calls about `account` need (a connection, a session, the lookup of
-    /// its entries) ahead of them, so it happens while the caller waits for something else;
-    /// failures are left for those calls.
-    fn warm_up(&self, _account: &str) {}
+    /// Open what the next calls about `account`'s `slots` need (a connection, a session, the
+    /// lookup of those entries) ahead of them, so it happens while the caller waits for
+    /// something else; failures are left for those calls.
+    fn warm_up(&self, _account: &str, _slots: &[Slot]) {}
 }
 
 /// The OS keyring through the keyring crate (Keychain, Credential Manager).
@@ -280,9 +280,9 @@ impl SecretStore for FallbackStore {
         self.run(|s| s.delete(slot, account))
     }
 
-    fn warm_up(&self, account: &str) {
+    fn warm_up(&self, account: &str, slots: &[Slot]) {
         if !self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
-            self.primary.warm_up(account);
+            self.primary.warm_up(account, slots);
         }
     }
 }

@@ -380,15 +380,16 @@ impl SecretStore for SecretServiceStore {
         })
     }
 
-    /// Open the connection and the session, and look up the account's session entry, while
-    /// the caller waits for the network: the login's save of the session then goes straight
-    /// to the item. (The password entry is looked up when it is set or forgotten, beside the
-    /// file writes; every search here is CPU the servers on the same machine may want.)
-    fn warm_up(&self, account: &str) {
+    /// Open the connection and the session, and look up the account's entries of `slots`,
+    /// while the caller waits for the network: a login's save of the session then goes
+    /// straight to the item, and forgetting a password that is not there asks nothing more.
+    fn warm_up(&self, account: &str, slots: &[Slot]) {
         let r = self.with(|o| {
-            let user = Slot::Session.user(account);
-            let found = o.search(self.attributes(&user))?;
-            o.known.insert(user, found);
+            for slot in slots {
+                let user = slot.user(account);
+                let found = o.search(self.attributes(&user))?;
+                o.known.insert(user, found);
+            }
             Ok(())
         });
         if let Err(e) = r {
