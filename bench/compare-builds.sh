@@ -46,12 +46,12 @@ fi
 st() { sort -g "$1" | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f (%.1f–%.1f)", m, a[1], a[NR]}'; }
 sz() { [ -e "$1" ] && awk -v b="$(stat -c %s "$1")" 'BEGIN{printf "%.2f MB", b/1e6}' || echo "–"; }
 kh="" ks=""
-[ $keyring = 1 ] && { kh=" login with gnome-keyring ms |"; ks="---|"; }
+[ $keyring = 1 ] && { kh=" login with gnome-keyring, no agent, ms | with gnome-keyring and the owner running (the last build's daemon), ms |"; ks="---|---|"; }
 echo "| build | login ms (ASTRAN_KEYRING=none), median (min–max), n=$n |$kh credential-process ms | astran-creds | astran-tray | astran-tray-window |"
 echo "|---|---|$ks---|---|---|---|"
 for a in "$@"; do
   l=${a%%=*} d=${a#*=}
-  kc=""; [ $keyring = 1 ] && kc=" $(st "$work/keyring-$l") |"
+  kc=""; [ $keyring = 1 ] && kc=" $(st "$work/keyring-$l") | $(st "$work/keyring-owner-$l") |"
   echo "| $l | $(st "$work/login-$l") |$kc $(st "$work/cp-$l") | $(sz "$d/release/astran-creds") | $(sz "$d/release/astran-tray") | $(sz "$d/release/astran-tray-window") |"
 done
-[ $keyring = 1 ] && echo "| the servers alone (bench/servers.py: the two requests in one process) | | $(st "$work/servers") | | | | |"
+[ $keyring = 1 ] && echo "| the servers alone (bench/servers.py: the two requests in one process) | | $(st "$work/servers") | | | | | |"

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # `astran-creds login` as a desktop runs it: inside a private D-Bus session (run me with
 # dbus-run-session) with gnome-keyring started and unlocked, as a desktop login leaves it, so
-# the session is saved in the Secret Service. Then the servers' own time for the same two
-# requests (bench/servers.py). Interleaves the builds given as LABEL=DIR (DIR holds
-# astran-creds) and writes the samples, in ms, to $OUT/keyring-LABEL and $OUT/servers.
+# the session is saved in the Secret Service. Two phases: the command alone (no agent runs:
+# it opens its own keyring session), then with the session's owner running as on a desktop
+# (`astran-creds daemon` of the last build given: the tray agent's owner code, without the
+# icon), which holds the keyring open. Then the servers' own time for the same two requests
+# (bench/servers.py). Interleaves the builds given as LABEL=DIR (DIR holds astran-creds) and
+# writes the samples, in ms, to $OUT/keyring-LABEL (alone), $OUT/keyring-owner-LABEL (owner
+# running) and $OUT/servers.
 #
 #   OUT=dir RUNS=21 ASTRAN_IDP_URL=… ASTRAN_STS_ENDPOINT=… dbus-run-session -- bash bench/keyring.sh ours=target/release
 set -euo pipefail
@@ -24,11 +28,25 @@ done
 login() { printf 'PASSWORD123\n' | "$1/astran-creds" login --email demo@astran.io --password-stdin >/dev/null; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f\n", (b - a) * 1000}'; }
 for a in "$@"; do login "${a#*=}"; done # warm-up: the keyring item exists from here on, as for a user
-for _ in $(seq "$RUNS"); do
-  for a in "$@"; do
-    t0=$EPOCHREALTIME; login "${a#*=}"; t1=$EPOCHREALTIME; ms "$t0" "$t1" >>"$OUT/keyring-${a%%=*}"
+phase() { # $1: file prefix, then the builds
+  local prefix=$1; shift
+  for _ in $(seq "$RUNS"); do
+    for a in "$@"; do
+      t0=$EPOCHREALTIME; login "${a#*=}"; t1=$EPOCHREALTIME; ms "$t0" "$t1" >>"$OUT/$prefix-${a%%=*}"
+    done
   done
-done
-# the session really is in the keyring
-secret-tool lookup service astran-tray username session:default | grep -q refresh_token
+  # the session really is in the keyring
+  secret-tool lookup service astran-tray username session:default | grep -q refresh_token
+}
+phase keyring "$@"
+last=${*: -1}
+"${last#*=}/astran-creds" daemon --notify log >"$home/daemon.log" 2>&1 &
+owner=$!
+for _ in $(seq 100); do [ -S "$XDG_RUNTIME_DIR/astran-tray/agent.sock" ] && break; sleep 0.05; done
+for a in "$@"; do login "${a#*=}"; done # warm-up: the owner's keyring session opens here
+printf 'PASSWORD123\n' | RUST_LOG=astran_creds=debug "${last#*=}/astran-creds" login --email demo@astran.io \
+  --password-stdin 2>&1 >/dev/null | grep -q "go through the running agent" \
+  || echo "warning: ${last%%=*} did not hand its keyring changes to the running owner" >&2
+phase keyring-owner "$@"
+kill "$owner"; wait "$owner" 2>/dev/null || true
 python3 bench/servers.py "$RUNS" | awk '{print $2}' >>"$OUT/servers"

@@ -122,6 +122,7 @@ done
 log "login with gnome-keyring on (as a desktop runs it): $RUNS_LOGIN runs, then the servers alone"
 OUT=$S RUNS=$RUNS_LOGIN dbus-run-session -- bash bench/keyring.sh ours="$BIN" >"$work/keyring.log" 2>&1 \
   || { cat "$work/keyring.log" >&2; exit 1; }
+grep "^warning" "$work/keyring.log" >&2 || true
 
 log "credential-process: $RUNS_CP runs with fresh credentials"
 ( export_env "$h/ours"; ours
@@ -176,8 +177,9 @@ ok() { awk "BEGIN{exit !($1)}" && echo pass || echo "**miss**"; }
 mb() { awk -v b="$1" 'BEGIN{printf "%.2f MB", b / 1e6}'; }
 
 lm=$(median "$S/login"); mm=$(median "$S/manual"); ratio=$(awk -v a="$mm" -v b="$lm" 'BEGIN{printf "%.0f", a / b}')
-km=$(median "$S/keyring-ours"); sm=$(median "$S/servers")
+km=$(median "$S/keyring-owner-ours"); sm=$(median "$S/servers"); ka=$(median "$S/keyring-ours")
 kratio=$(awk -v a="$mm" -v b="$km" 'BEGIN{printf "%.0f", a / b}'); over=$(awk -v a="$km" -v b="$sm" 'BEGIN{printf "%.1f", a - b}')
+aover=$(awk -v a="$ka" -v b="$sm" 'BEGIN{printf "%.1f", a - b}')
 cpm=$(median "$S/cp"); tsm=$(median "$S/tray_start"); wsm=$(median "$S/window_shown"); ssm=$(median "$S/status_shown")
 idle_rss=$(v idle_rss); after_rss=$(v after_rss)
 cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
@@ -193,9 +195,11 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
   echo
   echo "| # | what | result | goal | |"
   echo "|---|---|---|---|---|"
-  echo "| 1 | \`astran-creds login\` → profile written, **as a desktop runs it**: the session saved in gnome-keyring (Secret Service, unlocked) | $(stats "$S/keyring-ours") | ≤ servers + 5 ms | $(ok "$km <= $sm + 5") |"
+  echo "| 1 | \`astran-creds login\` → profile written, **as a desktop runs it**: gnome-keyring unlocked (Secret Service) and the session's owner running (\`astran-creds daemon\`, the tray agent's owner code), which keeps the session in the keyring it holds open | $(stats "$S/keyring-owner-ours") | ≤ servers + 5 ms | $(ok "$km <= $sm + 5") |"
   echo "| 1 | the servers' own time: the password grant and AssumeRoleWithWebIdentity alone, new connections, timed in one process (\`bench/servers.py\`) | $(stats "$S/servers") | | |"
   echo "| 1 | our overhead above the servers (medians) | $over ms | ≤ 5 ms | $(ok "$over <= 5") |"
+  echo "| 1 | \`astran-creds login\` with gnome-keyring and **no agent running** (the command opens its own keyring session: a Diffie-Hellman exchange on both sides) | $(stats "$S/keyring-ours") | | |"
+  echo "| 1 | its overhead above the servers (medians) | $aover ms | | |"
   echo "| 1 | ratio manual / ours with the keyring (medians) | **${kratio}×** | ≥ 100× | $(ok "$kratio >= 100") |"
   echo "| 1 | \`astran-creds login\` with \`ASTRAN_KEYRING=none\` (session in memory only) | $(stats "$S/login") | < 60 ms | $(ok "$lm < 60") |"
   echo "| 1 | the tutorial by hand, same servers, same run: \`curl\` token, JWT decode (\`cut\`, \`base64\`, \`jq\`), \`aws sts assume-role-with-web-identity\`, 3 × \`aws configure set\` | $(stats "$S/manual") | | |"
@@ -239,7 +243,7 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
   echo "Raw samples (ms or MB, in run order):"
   echo
   echo '```'
-  for f in keyring-ours servers login manual cp tray_start window_shown open_rss open_pss status_shown status_open_rss status_open_pss menu_hang; do
+  for f in keyring-owner-ours keyring-ours servers login manual cp tray_start window_shown open_rss open_pss status_shown status_open_rss status_open_pss menu_hang; do
     [ -s "$S/$f" ] && echo "$f: $(tr '\n' ' ' <"$S/$f")"
   done
   [ -s "$S/criterion_thrpt" ] && sed 's/^/criterion /' "$S/criterion_thrpt"

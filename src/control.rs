@@ -210,6 +210,128 @@ impl Client {
     }
 }
 
+/// The running owner's keyring, for a short command's changes (`store::Delegate`): the owner
+/// holds its keyring session open, so the command opens none of its own. Blocking (the store
+/// is called from blocking threads); only an owner of this user, and only the keyring the
+/// command would use itself, are trusted with a change.
+#[cfg(target_os = "linux")]
+pub struct OwnerKeyring {
+    path: PathBuf,
+}
+
+#[cfg(target_os = "linux")]
+impl OwnerKeyring {
+    pub fn from_env() -> Self {
+        OwnerKeyring {
+            path: crate::paths::control_socket(),
+        }
+    }
+
+    fn ask<T: DeserializeOwned>(&self, req: &Request, timeout: Duration) -> Result<T> {
+        use std::io::{BufRead, Write};
+        let unavailable = |e: std::io::Error| Error::io("cannot talk to the agent", e);
+        let stream = std::os::unix::net::UnixStream::connect(&self.path).map_err(unavailable)?;
+        let peer =
+            rustix::net::sockopt::socket_peercred(&stream).map_err(|e| unavailable(e.into()))?;
+        if peer.uid.as_raw() != crate::paths::uid() {
+            return Err(Error::unavailable(format!(
+                "the control socket {} is another user's",
+                self.path.display()
+            )));
+        }
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(unavailable)?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(unavailable)?;
+        let mut line = zeroize::Zeroizing::new(serde_json::to_string(req).map_err(|e| {
+            Error::unavailable(format!("cannot encode the request: {e}")).with_source(e)
+        })?);
+        line.push('\n');
+        (&stream).write_all(line.as_bytes()).map_err(unavailable)?;
+        let mut reply = String::new();
+        std::io::BufReader::new(&stream)
+            .read_line(&mut reply)
+            .map_err(unavailable)?;
+        let reply: Reply = serde_json::from_str(&reply)
+            .map_err(|_| Error::unavailable("the agent sent a malformed reply"))?;
+        reply.into_typed()
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl crate::store::Delegate for OwnerKeyring {
+    fn holds(&self, identity: &str) -> bool {
+        match self.ask::<Pong>(&Request::Ping, Duration::from_secs(1)) {
+            Ok(p) => p.keyring.as_deref() == Some(identity),
+            Err(e) => {
+                log::debug!("no running agent to change the keyring ({e})");
+                false
+            }
+        }
+    }
+
+    fn warm_up(
+        &self,
+        identity: &str,
+        account: &str,
+        slots: &[crate::store::Slot],
+    ) -> Option<Vec<crate::store::Slot>> {
+        let req = Request::KeyringWarmUp {
+            keyring: identity.to_string(),
+            account: crate::values::AccountName::parse(account).ok()?,
+            slots: slots.to_vec(),
+        };
+        match self.ask::<crate::protocol::KeyringEntries>(&req, Duration::from_secs(5)) {
+            Ok(e) => Some(e.present),
+            Err(e) => {
+                log::debug!("the running agent did not look up the keyring ({e})");
+                None
+            }
+        }
+    }
+
+    fn change(
+        &self,
+        identity: &str,
+        slot: crate::store::Slot,
+        account: &str,
+        value: Option<&crate::secret::Secret>,
+        undoable: bool,
+    ) -> std::result::Result<(), crate::store::StoreError> {
+        let fail = |e: Error| crate::store::StoreError::Unavailable(e.to_string());
+        let req = Request::KeyringChange {
+            keyring: identity.to_string(),
+            slot,
+            account: crate::values::AccountName::parse(account).map_err(fail)?,
+            value: value.cloned(),
+            undoable,
+        };
+        // the keyring may ask the desktop to unlock it: as long as a prompt may take
+        self.ask::<Done>(&req, Duration::from_secs(120))
+            .map(drop)
+            .map_err(fail)
+    }
+
+    fn undo(
+        &self,
+        identity: &str,
+        slot: crate::store::Slot,
+        account: &str,
+    ) -> std::result::Result<(), crate::store::StoreError> {
+        let fail = |e: Error| crate::store::StoreError::Unavailable(e.to_string());
+        let req = Request::KeyringUndo {
+            keyring: identity.to_string(),
+            slot,
+            account: crate::values::AccountName::parse(account).map_err(fail)?,
+        };
+        self.ask::<Done>(&req, Duration::from_secs(120))
+            .map(drop)
+            .map_err(fail)
+    }
+}
+
 /// Tell a running owner to re-read config and keyring; silent when none runs.
 pub async fn notify_reload() {
     let _ = Client::from_env().reload(Duration::from_millis(500)).await;
@@ -314,7 +436,10 @@ mod tests {
         ) -> Pin<Box<dyn Future<Output = Result<Response>> + Send + '_>> {
             Box::pin(async move {
                 match req {
-                    Request::Ping => Ok(Response::Pong(Pong { pid: 7 })),
+                    Request::Ping => Ok(Response::Pong(Pong {
+                        pid: 7,
+                        keyring: None,
+                    })),
                     _ => Err(Error::wrong_credentials(
                         "a@b.c",
                         "Invalid user credentials",

@@ -256,6 +256,14 @@ fn run_main() -> i32 {
 
 async fn run(cli: Cli) -> Result<i32> {
     let session = Arc::new(Session::from_env()?);
+    // a login's or logout's keyring changes (nothing it reads) go through a running agent
+    // holding the same keyring open, when there is one: no keyring session of its own
+    #[cfg(target_os = "linux")]
+    if matches!(cli.command, Command::Login { .. } | Command::Logout { .. }) {
+        session
+            .store()
+            .offer_delegate(Box::new(astran_creds::control::OwnerKeyring::from_env()));
+    }
     match cli.command {
         Command::Login {
             account,

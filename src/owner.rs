@@ -21,8 +21,8 @@ use crate::events::EventKind;
 use crate::login::LoginPrompt;
 use crate::notify::{Notice, NoticeKind, Notifier};
 use crate::protocol::{
-    Done, EventsReport, LoggedOut, LoginBegun, Overview, Pong, Request, Response, Settings,
-    StatusReport, WindowKind, STATUS_VERSION,
+    Done, EventsReport, KeyringEntries, LoggedOut, LoginBegun, Overview, Pong, Request, Response,
+    Settings, StatusReport, WindowKind, STATUS_VERSION,
 };
 use crate::scheduler::{Scheduler, Snapshot};
 use crate::secret::Secret;
@@ -404,6 +404,7 @@ impl SessionHandler {
         match req {
             Request::Ping => Ok(Response::Pong(Pong {
                 pid: std::process::id(),
+                keyring: s.store().identity(),
             })),
             Request::Status => {
                 // the files and the keyring as they are now, with what the scheduler knows
@@ -553,6 +554,32 @@ impl SessionHandler {
                 }))
             }
             Request::Show { window, account } => self.show(window, account),
+            Request::KeyringChange {
+                keyring,
+                slot,
+                account,
+                value,
+                undoable,
+            } => {
+                s.change_secret(&keyring, slot, &account, value, undoable)
+                    .await?;
+                Ok(Response::Done(Done {}))
+            }
+            Request::KeyringUndo {
+                keyring,
+                slot,
+                account,
+            } => {
+                s.undo_secret(&keyring, slot, &account).await?;
+                Ok(Response::Done(Done {}))
+            }
+            Request::KeyringWarmUp {
+                keyring,
+                account,
+                slots,
+            } => Ok(Response::KeyringEntries(KeyringEntries {
+                present: s.warm_up_secrets(&keyring, &account, slots).await?,
+            })),
             Request::CopyExport { account } => {
                 let Some(f) = &self.hooks.on_copy else {
                     return Err(Error::config(

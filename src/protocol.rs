@@ -6,7 +6,8 @@
 //! Requests: `{"cmd":"ping"}`, `status`, `login`, `refresh`, `logout`, `reload`,
 //! `get_settings`, `save_settings`, `show_login`, `keys_list`, `keys_create`, `keys_rotate`,
 //! `keys_delete`, `login_begin`, `login_wait`, `login_cancel`, `overview`, `events`, `show`,
-//! `copy_export`. Replies: `{"ok":true,"result":…}` or
+//! `copy_export`, `keyring_change`, `keyring_undo`, `keyring_warm_up`.
+//! Replies: `{"ok":true,"result":…}` or
 //! `{"ok":false,"error":{"kind":"wrong_credentials","message":"…"}}`.
 
 use crate::config::{self, AccountConfig, AuthKind, Config};
@@ -17,6 +18,7 @@ use crate::login::LoginPrompt;
 use crate::secret::Secret;
 use crate::session::{LoginOutcome, RefreshOutcome};
 use crate::state::AccountStatus;
+use crate::store::Slot;
 use crate::values::AccountName;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -138,6 +140,33 @@ pub enum Request {
         #[serde(default)]
         account: Option<String>,
     },
+    /// Set (`value`) or delete (none) one of an account's keyring entries with the owner's
+    /// open keyring (a CLI login's: no keyring session of its own). Refused (`unavailable`)
+    /// unless the owner holds the keyring named `keyring` (its `ping`'s); nothing is read.
+    KeyringChange {
+        keyring: String,
+        slot: Slot,
+        account: AccountName,
+        #[serde(default)]
+        value: Option<Secret>,
+        /// The owner keeps what the entry held (for two minutes, never sent) for a
+        /// `keyring_undo`: a login saving its session while STS may still refuse it.
+        #[serde(default)]
+        undoable: bool,
+    },
+    /// Put back what the entry held before the client's last undoable `keyring_change`.
+    KeyringUndo {
+        keyring: String,
+        slot: Slot,
+        account: AccountName,
+    },
+    /// Look up an account's keyring entries ahead of a client's `keyring_change`s (while its
+    /// login waits for the network): which of `slots` hold one. Refused as `keyring_change`.
+    KeyringWarmUp {
+        keyring: String,
+        account: AccountName,
+        slots: Vec<Slot>,
+    },
 }
 
 /// The owner's windows.
@@ -211,6 +240,10 @@ pub struct LoginBegun {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Pong {
     pub pid: u32,
+    /// The keyring the owner holds open (`store::SecretStore::identity`), which takes a
+    /// client's `keyring_change`; absent when its secrets are in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<String>,
 }
 
 /// `status`'s reply, and the document `status --json` prints.
@@ -296,6 +329,13 @@ pub enum Response {
     LoginBegun(LoginBegun),
     Overview(Box<Overview>),
     Events(EventsReport),
+    KeyringEntries(KeyringEntries),
+}
+
+/// `keyring_warm_up`'s reply: the slots that hold an entry (nothing of what they hold).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeyringEntries {
+    pub present: Vec<Slot>,
 }
 
 /// One reply line.

@@ -226,6 +226,60 @@ impl Session {
         off_worker(move || f(store.as_ref())).await
     }
 
+    /// A client's change to one of an account's keyring entries, made with this process's
+    /// open keyring (`store::Delegate`, the `keyring_change` request). Refused unless this
+    /// process holds the keyring the client named, and made in the keyring or not at all.
+    pub async fn change_secret(
+        &self,
+        keyring: &str,
+        slot: Slot,
+        account: &AccountName,
+        value: Option<Secret>,
+        undoable: bool,
+    ) -> Result<()> {
+        self.holds_keyring(keyring)?;
+        let (store, a) = (self.store.clone(), account.to_string());
+        off_worker(move || store.change_in_keyring(slot, &a, value.as_ref(), undoable)).await?;
+        Ok(())
+    }
+
+    /// A client's undo of its last undoable `change_secret` (the `keyring_undo` request).
+    pub async fn undo_secret(
+        &self,
+        keyring: &str,
+        slot: Slot,
+        account: &AccountName,
+    ) -> Result<()> {
+        self.holds_keyring(keyring)?;
+        let (store, a) = (self.store.clone(), account.to_string());
+        off_worker(move || store.undo_in_keyring(slot, &a)).await?;
+        Ok(())
+    }
+
+    /// A client's look-up ahead of its `change_secret`s (the `keyring_warm_up` request): the
+    /// slots of the account holding an entry.
+    pub async fn warm_up_secrets(
+        &self,
+        keyring: &str,
+        account: &AccountName,
+        slots: Vec<Slot>,
+    ) -> Result<Vec<Slot>> {
+        self.holds_keyring(keyring)?;
+        let (store, a) = (self.store.clone(), account.to_string());
+        off_worker(move || store.warm_up(&a, &slots))
+            .await
+            .ok_or_else(|| Error::unavailable("the keyring is not reachable from this agent"))
+    }
+
+    fn holds_keyring(&self, keyring: &str) -> Result<()> {
+        if self.store.identity().as_deref() != Some(keyring) {
+            return Err(Error::unavailable(
+                "this agent does not hold that keyring open; change it directly",
+            ));
+        }
+        Ok(())
+    }
+
     /// Credentials-file work (reads, and writes under the lock), off the async workers.
     pub(crate) async fn files<T: Send + 'static>(
         &self,
@@ -368,21 +422,6 @@ impl Session {
         )?;
         let sts_endpoint = acct.sts_endpoint_for(&role)?;
 
-        let creds = self
-            .assume(
-                &http,
-                &sts_endpoint,
-                &role,
-                &email,
-                &tokens,
-                acct.duration_seconds,
-            )
-            .await?;
-        // Nothing is kept before STS has answered, so a refused login leaves the keyring as it
-        // found it. From here the session's save (the keyring daemon writes its file), the
-        // password's and the files are independent, and all at once: the keyring's
-        // connection, session and lookups were made while the IdP and STS answered
-        // (`prepare_login`), so the save is one call.
         let record = tokens.refresh_token.clone().map(|rt| SessionRecord {
             refresh_token: rt,
             refresh_expires_at: tokens.refresh_expires_at().map(|t| t.unix_timestamp()),
@@ -394,6 +433,57 @@ impl Session {
             sts_endpoint: sts_endpoint.clone(),
             offline: tokens.offline,
         });
+        // A running agent holding the keyring open (`store::Delegate`) saves the session
+        // while STS answers, keeping what it replaces (never sent back) to put back if STS
+        // refuses; the keyring daemon's file write is then off the critical path. Here, the
+        // session is saved only after STS has answered, beside the files below.
+        let early = match &record {
+            Some(rec) => {
+                let (store, n, json) =
+                    (self.store.clone(), name.clone(), store::session_json(rec)?);
+                Some(tokio::task::spawn_blocking(move || {
+                    store
+                        .delegating()
+                        .then(|| store.set_undoable(Slot::Session, &n, &json))
+                        .flatten()
+                }))
+            }
+            None => None,
+        };
+        let creds = self
+            .assume(
+                &http,
+                &sts_endpoint,
+                &role,
+                &email,
+                &tokens,
+                acct.duration_seconds,
+            )
+            .await;
+        let early = match early {
+            Some(task) => task
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+            None => None,
+        };
+        let creds = match creds {
+            Ok(c) => c,
+            Err(e) => {
+                if early.is_some() {
+                    let (store, n) = (self.store.clone(), name.clone());
+                    let undone = off_worker(move || store.undo_delegated(Slot::Session, &n));
+                    if let Err(ue) = undone.await {
+                        log::warn!("the keyring's previous session could not be put back: {ue}");
+                    }
+                }
+                return Err(e);
+            }
+        };
+        // Nothing else is kept before STS has answered, so a refused login leaves the keyring
+        // as it found it. From here the session's save (unless made above), the password's
+        // and the files are independent, and all at once: the keyring's connection, session
+        // and lookups were made while the IdP and STS answered (`prepare_login`).
+        let record = record.filter(|_| early.is_none());
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
         // The files: the credentials, then the config. A failure to write the credentials

@@ -88,7 +88,8 @@ impl SessionRecord {
 }
 
 /// What kind of entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Slot {
     Session,
     /// Only when the user opted in to "remember password".
@@ -116,8 +117,54 @@ pub trait SecretStore: Send + Sync {
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError>;
     /// Open what the next calls about `account`'s `slots` need (a connection, a session, the
     /// lookup of those entries) ahead of them, so it happens while the caller waits for
-    /// something else; failures are left for those calls.
-    fn warm_up(&self, _account: &str, _slots: &[Slot]) {}
+    /// something else; failures are left for those calls. The slots found holding an entry,
+    /// when they were looked up.
+    fn warm_up(&self, _account: &str, _slots: &[Slot]) -> Option<Vec<Slot>> {
+        None
+    }
+
+    /// Which keyring this is, the same words in every process that reaches the same one
+    /// (service name and bus); `None`: this process's memory.
+    fn identity(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Another process holding the same keyring open (the running owner: the tray agent or
+/// `astran-creds daemon`) that makes this process's changes for it, so that a short command
+/// opens no keyring session of its own (on the Secret Service, a Diffie-Hellman exchange on
+/// both sides, most of a login's keyring time).
+pub trait Delegate: Send + Sync {
+    /// Whether it holds the keyring named `identity` open (asked once).
+    fn holds(&self, identity: &str) -> bool;
+    /// Its `SecretStore::warm_up` of the keyring `identity`: the slots holding an entry.
+    fn warm_up(&self, identity: &str, account: &str, slots: &[Slot]) -> Option<Vec<Slot>>;
+    /// Set (`Some`) or delete (`None`) an entry of the keyring `identity`; `undoable`: the
+    /// delegate keeps what the entry held, for an `undo` (it never sends it back).
+    fn change(
+        &self,
+        identity: &str,
+        slot: Slot,
+        account: &str,
+        value: Option<&Secret>,
+        undoable: bool,
+    ) -> Result<(), StoreError>;
+    /// Put back what the entry held before its last undoable change.
+    fn undo(&self, identity: &str, slot: Slot, account: &str) -> Result<(), StoreError>;
+}
+
+/// How long a delegate keeps what an undoable change replaced: a login's wait for STS.
+const UNDO_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Where this process's keyring changes go.
+enum Route {
+    /// Nobody offered to make them: here.
+    Here,
+    /// Offered, not asked yet.
+    Offered(Box<dyn Delegate>),
+    /// The delegate holds our keyring (its identity): there. With the entries its warm-up
+    /// found absent, whose deletion then asks nothing of it (each once).
+    There(Box<dyn Delegate>, String, Vec<String>),
 }
 
 /// The OS keyring through the keyring crate (Keychain, Credential Manager).
@@ -210,6 +257,9 @@ pub struct FallbackStore {
     memory: MemoryStore,
     degraded: std::sync::atomic::AtomicBool,
     reason: Mutex<Option<String>>,
+    route: Mutex<Route>,
+    /// As a delegate: what clients' undoable changes replaced, by entry, and when.
+    undo: Mutex<HashMap<String, (std::time::Instant, Option<Secret>)>>,
 }
 
 impl FallbackStore {
@@ -219,6 +269,130 @@ impl FallbackStore {
             memory: MemoryStore::default(),
             degraded: Default::default(),
             reason: Mutex::new(None),
+            route: Mutex::new(Route::Here),
+            undo: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Let `d` make this process's changes (sets and deletes; reads stay here) when it holds
+    /// the same keyring; asked at the warm-up or the first change. Any failure there makes
+    /// that change, and the later ones, here.
+    pub fn offer_delegate(&self, d: Box<dyn Delegate>) {
+        *self.route.lock().unwrap_or_else(|e| e.into_inner()) = Route::Offered(d);
+    }
+
+    /// The keyring's identity, `None` when this process holds its secrets in memory.
+    pub fn identity(&self) -> Option<String> {
+        if self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        self.primary.identity()
+    }
+
+    /// A change made in the keyring itself, never in memory: what a delegate does for a
+    /// client, which must hear when the keyring is not reachable.
+    pub fn change_in_keyring(
+        &self,
+        slot: Slot,
+        account: &str,
+        value: Option<&Secret>,
+        undoable: bool,
+    ) -> Result<(), StoreError> {
+        if let Some(why) = self.degraded() {
+            return Err(StoreError::Unavailable(why));
+        }
+        let user = slot.user(account);
+        let mut undo = self.undo.lock().unwrap_or_else(|e| e.into_inner());
+        undo.retain(|u, (at, _)| *u != user && at.elapsed() < UNDO_FOR);
+        if undoable {
+            let before = self.primary.get(slot, account)?;
+            undo.insert(user, (std::time::Instant::now(), before));
+        }
+        drop(undo);
+        match value {
+            Some(v) => self.primary.set(slot, account, v),
+            None => self.primary.delete(slot, account),
+        }
+    }
+
+    /// Put back what a client's undoable change replaced (nothing kept: nothing to do).
+    pub fn undo_in_keyring(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
+        let kept = self
+            .undo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&slot.user(account));
+        match kept {
+            Some((at, before)) if at.elapsed() < UNDO_FOR => match before {
+                Some(b) => self.primary.set(slot, account, &b),
+                None => self.primary.delete(slot, account),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether this process's changes go to a delegate (asking an offered one now).
+    pub fn delegating(&self) -> bool {
+        matches!(*self.routed(), Route::There(..))
+    }
+
+    /// An undoable set through the delegate: `None` when there is none, or it failed (then
+    /// later changes are made here, and this one is the caller's to make).
+    pub fn set_undoable(&self, slot: Slot, account: &str, value: &Secret) -> Option<()> {
+        self.delegated(slot, account, Some(value), true)
+    }
+
+    /// Undo a `set_undoable` that succeeded.
+    pub fn undo_delegated(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
+        match &*self.routed() {
+            Route::There(d, id, _) => d.undo(id, slot, account),
+            _ => Ok(()),
+        }
+    }
+
+    /// Where changes go, asking an offered delegate first.
+    fn routed(&self) -> std::sync::MutexGuard<'_, Route> {
+        let mut route = self.route.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*route, Route::Offered(_)) {
+            let Route::Offered(d) = std::mem::replace(&mut *route, Route::Here) else {
+                unreachable!()
+            };
+            if let Some(id) = self.identity() {
+                if d.holds(&id) {
+                    log::debug!("the keyring's changes go through the running agent");
+                    *route = Route::There(d, id, Vec::new());
+                }
+            }
+        }
+        route
+    }
+
+    /// The change made by the delegate, if there is one and it can; `None`: make it here.
+    fn delegated(
+        &self,
+        slot: Slot,
+        account: &str,
+        value: Option<&Secret>,
+        undoable: bool,
+    ) -> Option<()> {
+        let mut route = self.routed();
+        let Route::There(d, id, absent) = &mut *route else {
+            return None;
+        };
+        let user = slot.user(account);
+        if let Some(i) = absent.iter().position(|u| *u == user) {
+            absent.swap_remove(i);
+            if value.is_none() {
+                return Some(());
+            }
+        }
+        match d.change(id, slot, account, value, undoable) {
+            Ok(()) => Some(()),
+            Err(e) => {
+                log::debug!("the running agent did not change the keyring ({e}); doing it here");
+                *route = Route::Here;
+                None
+            }
         }
     }
 
@@ -273,17 +447,41 @@ impl SecretStore for FallbackStore {
     }
 
     fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError> {
+        if let Some(done) = self.delegated(slot, account, Some(value), false) {
+            return Ok(done);
+        }
         self.run(|s| s.set(slot, account, value))
     }
 
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
+        if let Some(done) = self.delegated(slot, account, None, false) {
+            return Ok(done);
+        }
         self.run(|s| s.delete(slot, account))
     }
 
-    fn warm_up(&self, account: &str, slots: &[Slot]) {
-        if !self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
-            self.primary.warm_up(account, slots);
+    /// With a delegate holding the keyring, nothing is opened here: its look-up is made there.
+    fn warm_up(&self, account: &str, slots: &[Slot]) -> Option<Vec<Slot>> {
+        let mut route = self.routed();
+        if let Route::There(d, id, absent) = &mut *route {
+            let present = d.warm_up(id, account, slots)?;
+            absent.extend(
+                slots
+                    .iter()
+                    .filter(|s| !present.contains(s))
+                    .map(|s| s.user(account)),
+            );
+            return Some(present);
         }
+        drop(route);
+        if !self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.primary.warm_up(account, slots);
+        }
+        None
+    }
+
+    fn identity(&self) -> Option<String> {
+        FallbackStore::identity(self)
     }
 }
 
@@ -302,12 +500,15 @@ pub fn load_session(store: &dyn SecretStore, account: &str) -> Result<Option<Ses
 }
 
 pub fn save_session(store: &dyn SecretStore, account: &str, r: &SessionRecord) -> Result<()> {
-    let json = Secret::new(
-        serde_json::to_string(r)
-            .map_err(|e| Error::local_io(format!("cannot encode the session: {e}")))?,
-    );
-    store.set(Slot::Session, account, &json)?;
+    store.set(Slot::Session, account, &session_json(r)?)?;
     Ok(())
+}
+
+/// A session record as its keyring entry holds it.
+pub fn session_json(r: &SessionRecord) -> Result<Secret> {
+    Ok(Secret::new(serde_json::to_string(r).map_err(|e| {
+        Error::local_io(format!("cannot encode the session: {e}"))
+    })?))
 }
 
 /// Temporary credentials as kept in the keyring (`credential_mode = "process"`).
@@ -361,6 +562,7 @@ pub fn save_credentials(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     struct Broken;
     impl SecretStore for Broken {
@@ -399,5 +601,169 @@ mod tests {
             offline: false,
         };
         assert!(!format!("{r:?}").contains("eyJ"));
+    }
+
+    /// A keyring of this process with a name, as the Secret Service's is.
+    struct Named(MemoryStore);
+
+    impl SecretStore for Named {
+        fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError> {
+            self.0.get(slot, account)
+        }
+        fn set(&self, slot: Slot, account: &str, value: &Secret) -> Result<(), StoreError> {
+            self.0.set(slot, account, value)
+        }
+        fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
+            self.0.delete(slot, account)
+        }
+        fn identity(&self) -> Option<String> {
+            Some("k".into())
+        }
+    }
+
+    /// Another process's keyring, as a running owner holds it: what it was asked, in order.
+    #[derive(Clone, Default)]
+    struct Owner {
+        holds: Option<&'static str>,
+        fail: bool,
+        held: Arc<MemoryStore>,
+        asked: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Delegate for Owner {
+        fn holds(&self, identity: &str) -> bool {
+            self.asked.lock().unwrap().push(format!("holds {identity}"));
+            self.holds == Some(identity)
+        }
+        fn warm_up(&self, _: &str, account: &str, slots: &[Slot]) -> Option<Vec<Slot>> {
+            self.asked.lock().unwrap().push("warm_up".into());
+            let present = slots
+                .iter()
+                .filter(|s| self.held.get(**s, account).unwrap().is_some());
+            Some(present.copied().collect())
+        }
+        fn change(
+            &self,
+            _: &str,
+            slot: Slot,
+            account: &str,
+            value: Option<&Secret>,
+            _: bool,
+        ) -> Result<(), StoreError> {
+            self.asked.lock().unwrap().push(slot.user(account));
+            if self.fail {
+                return Err(StoreError::Unavailable("gone".into()));
+            }
+            match value {
+                Some(v) => self.held.set(slot, account, v),
+                None => self.held.delete(slot, account),
+            }
+        }
+        fn undo(&self, _: &str, slot: Slot, account: &str) -> Result<(), StoreError> {
+            self.asked
+                .lock()
+                .unwrap()
+                .push(format!("undo {}", slot.user(account)));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_undoable_change_is_put_back_by_the_process_that_made_it() {
+        let s = FallbackStore::new(Box::new(Named(MemoryStore::default())));
+        let (a, b) = (Secret::new("a"), Secret::new("b"));
+        // the entry held nothing: undone, it holds nothing again
+        s.change_in_keyring(Slot::Session, "x", Some(&a), true)
+            .unwrap();
+        assert_eq!(s.get(Slot::Session, "x").unwrap().unwrap().expose(), "a");
+        s.undo_in_keyring(Slot::Session, "x").unwrap();
+        assert!(s.get(Slot::Session, "x").unwrap().is_none());
+        // it held `a`: `a` again; a second undo does nothing
+        s.change_in_keyring(Slot::Session, "x", Some(&a), false)
+            .unwrap();
+        s.change_in_keyring(Slot::Session, "x", Some(&b), true)
+            .unwrap();
+        s.undo_in_keyring(Slot::Session, "x").unwrap();
+        assert_eq!(s.get(Slot::Session, "x").unwrap().unwrap().expose(), "a");
+        s.change_in_keyring(Slot::Session, "x", Some(&b), false)
+            .unwrap();
+        s.undo_in_keyring(Slot::Session, "x").unwrap();
+        assert_eq!(s.get(Slot::Session, "x").unwrap().unwrap().expose(), "b");
+        // a change since the undoable one is not undone
+        s.change_in_keyring(Slot::Session, "x", Some(&a), true)
+            .unwrap();
+        s.change_in_keyring(Slot::Session, "x", Some(&b), false)
+            .unwrap();
+        s.undo_in_keyring(Slot::Session, "x").unwrap();
+        assert_eq!(s.get(Slot::Session, "x").unwrap().unwrap().expose(), "b");
+    }
+
+    #[test]
+    fn changes_go_through_an_owner_holding_the_same_keyring() {
+        let owner = Owner {
+            holds: Some("k"),
+            ..Default::default()
+        };
+        let s = FallbackStore::new(Box::new(Named(MemoryStore::default())));
+        s.offer_delegate(Box::new(owner.clone()));
+        assert_eq!(
+            s.warm_up("a", &[Slot::Session, Slot::Password]),
+            Some(vec![])
+        );
+        s.set(Slot::Session, "a", &Secret::new("x")).unwrap();
+        // the password entry was found absent: forgetting it asks nothing
+        s.delete(Slot::Password, "a").unwrap();
+        assert_eq!(
+            owner
+                .held
+                .get(Slot::Session, "a")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "x"
+        );
+        assert!(s.get(Slot::Session, "a").unwrap().is_none(), "not here");
+        assert_eq!(
+            *owner.asked.lock().unwrap(),
+            ["holds k", "warm_up", "session:a"]
+        );
+        // once it fails, the change and the later ones are made here
+        let failing = Owner {
+            holds: Some("k"),
+            fail: true,
+            ..Default::default()
+        };
+        let s = FallbackStore::new(Box::new(Named(MemoryStore::default())));
+        s.offer_delegate(Box::new(failing.clone()));
+        s.set(Slot::Session, "a", &Secret::new("y")).unwrap();
+        s.set(Slot::Session, "a", &Secret::new("z")).unwrap();
+        assert_eq!(s.get(Slot::Session, "a").unwrap().unwrap().expose(), "z");
+        assert_eq!(*failing.asked.lock().unwrap(), ["holds k", "session:a"]);
+    }
+
+    #[test]
+    fn an_owner_holding_another_keyring_is_not_asked_to_change_it() {
+        for holds in [None, Some("other")] {
+            let owner = Owner {
+                holds,
+                ..Default::default()
+            };
+            let s = FallbackStore::new(Box::new(Named(MemoryStore::default())));
+            s.offer_delegate(Box::new(owner.clone()));
+            s.set(Slot::Session, "a", &Secret::new("x")).unwrap();
+            s.delete(Slot::Password, "a").unwrap();
+            assert_eq!(s.get(Slot::Session, "a").unwrap().unwrap().expose(), "x");
+            assert_eq!(*owner.asked.lock().unwrap(), ["holds k"]);
+        }
+        // a process keeping its secrets in memory asks nobody
+        let owner = Owner {
+            holds: Some("k"),
+            ..Default::default()
+        };
+        let s = FallbackStore::new(Box::new(Broken));
+        s.set(Slot::Session, "a", &Secret::new("x")).unwrap();
+        s.offer_delegate(Box::new(owner.clone()));
+        s.set(Slot::Session, "a", &Secret::new("y")).unwrap();
+        assert!(owner.asked.lock().unwrap().is_empty());
     }
 }

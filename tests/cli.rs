@@ -561,8 +561,8 @@ fn keyring_items_are_where_keyring_3_puts_them_both_ways() {
     );
 }
 
-/// The session is saved while STS answers; a login that STS then fails leaves the keyring as
-/// it was: the previous session put back, or none when there was none.
+/// Nothing is kept before STS has answered: a login that STS fails leaves the keyring as it
+/// was, the previous session or none.
 #[test]
 fn a_login_that_sts_fails_leaves_the_keyring_as_it_was() {
     let env = Env::standard();
@@ -591,6 +591,74 @@ fn a_login_that_sts_fails_leaves_the_keyring_as_it_was() {
         &env.run(&["refresh"], None),
         "refresh with the session put back",
     );
+}
+
+/// On a desktop the agent holds the keyring open: a login's keyring changes go through it (no
+/// keyring session of the command's own), and land in gnome-keyring all the same. An agent
+/// whose secrets are elsewhere (here in memory) is not asked; the command keeps the session
+/// itself.
+#[test]
+fn a_login_beside_a_running_owner_keeps_the_session_through_it() {
+    let through = "the keyring's changes go through the running agent";
+    for (owner_keyring, delegated) in [(None, true), (Some("none"), false)] {
+        let env = Env::standard();
+        let mut cmd = env.cmd(&["daemon", "--notify", "log"]);
+        if let Some(k) = owner_keyring {
+            cmd.env("ASTRAN_KEYRING", k);
+        }
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let _daemon = Guard(cmd.spawn().unwrap());
+        wait_for(
+            "the daemon's control socket",
+            Duration::from_secs(10),
+            || env.control_socket().exists(),
+        );
+        // the command's own log lines (the daemon never hands its changes on)
+        let said = |env: &Env| env.log_text().matches(through).count();
+        assert_ok(&env.login(&[]), "login");
+        assert_eq!(said(&env), usize::from(delegated), "{}", env.log_text());
+        let first = keyring_session(&env);
+        assert_ok(&first, "secret-tool lookup");
+        let rec: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+        assert_eq!(rec["email"], EMAIL, "the session is in gnome-keyring");
+        // a second login replaces it in place, a logout removes it
+        assert_ok(&env.login(&[]), "second login");
+        let second = keyring_session(&env).stdout;
+        assert!(!second.is_empty() && second != first.stdout);
+        let all = secret_tool(
+            &[
+                "search",
+                "--all",
+                "service",
+                &env.keyring_service,
+                "username",
+                "session:default",
+            ],
+            None,
+        );
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&all.stdout),
+            String::from_utf8_lossy(&all.stderr)
+        );
+        assert_eq!(all.matches("label = ").count(), 1, "{all}");
+        // the agent saves the session while STS answers; when STS refuses, it puts back what
+        // was there
+        env.idp.sts_fault("http503");
+        let o = env.login(&[]);
+        assert_eq!(o.status.code(), Some(5), "{}", text(&o).1);
+        assert_eq!(
+            keyring_session(&env).stdout,
+            second,
+            "the earlier session is back"
+        );
+        env.idp.sts_fault("none");
+        assert_ok(&env.login(&[]), "login after the refusal");
+        assert_ok(&env.run(&["logout"], None), "logout");
+        assert_eq!(said(&env), 5 * usize::from(delegated));
+        assert!(keyring_session(&env).stdout.is_empty(), "logged out");
+    }
 }
 
 #[test]

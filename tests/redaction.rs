@@ -57,6 +57,13 @@ fn types_holding_secrets_debug_without_them() {
             ))
             .unwrap()
         ),
+        format!(
+            "{:?}",
+            serde_json::from_str::<astran_creds::protocol::Request>(&format!(
+                r#"{{"cmd":"keyring_change","keyring":"k","slot":"session","account":"default","value":"{S}"}}"#
+            ))
+            .unwrap()
+        ),
     ];
     for s in shown {
         assert!(!s.contains(S), "{s}");

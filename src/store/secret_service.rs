@@ -60,10 +60,14 @@ struct Open {
     bus: Connection,
     session: OwnedObjectPath,
     key: [u8; 16],
-    /// What `warm_up` looked up ahead of the next calls, by entry user name: the matching
-    /// items (none: known absent). Each is used once and only within the same login.
-    known: HashMap<String, Found>,
+    /// What `warm_up` looked up ahead of the next calls, by entry user name: when, and the
+    /// matching items (none: known absent). Each is used once, and only for [`KNOWN_FOR`]
+    /// (in a long-lived owner, a look-up a client never followed with its change expires).
+    known: HashMap<String, (std::time::Instant, Found)>,
 }
+
+/// How long a warm-up's look-up stands in for a search: a login's network time, with room.
+const KNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone, Default)]
 struct Found {
@@ -163,8 +167,8 @@ impl SecretServiceStore {
             o.known.get(user).cloned()
         };
         match known {
-            Some(f) => Ok(f),
-            None => o.search(self.attributes(user)),
+            Some((at, f)) if at.elapsed() < KNOWN_FOR => Ok(f),
+            _ => o.search(self.attributes(user)),
         }
     }
 }
@@ -383,18 +387,38 @@ impl SecretStore for SecretServiceStore {
     /// Open the connection and the session, and look up the account's entries of `slots`,
     /// while the caller waits for the network: a login's save of the session then goes
     /// straight to the item, and forgetting a password that is not there asks nothing more.
-    fn warm_up(&self, account: &str, slots: &[Slot]) {
+    fn warm_up(&self, account: &str, slots: &[Slot]) -> Option<Vec<Slot>> {
         let r = self.with(|o| {
+            let mut present = Vec::new();
             for slot in slots {
                 let user = slot.user(account);
                 let found = o.search(self.attributes(&user))?;
-                o.known.insert(user, found);
+                if !found.is_empty() {
+                    present.push(*slot);
+                }
+                o.known.insert(user, (std::time::Instant::now(), found));
             }
-            Ok(())
+            Ok(present)
         });
-        if let Err(e) = r {
-            log::debug!("the keyring is not reachable yet: {e}");
+        match r {
+            Ok(present) => Some(present),
+            Err(e) => {
+                log::debug!("the keyring is not reachable yet: {e}");
+                None
+            }
         }
+    }
+
+    /// The service name and the session bus (the address zbus connects to).
+    fn identity(&self) -> Option<String> {
+        let bus = match std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+            Ok(a) if !a.is_empty() => a,
+            _ => format!(
+                "unix:path={}/bus",
+                std::env::var("XDG_RUNTIME_DIR").unwrap_or_default()
+            ),
+        };
+        Some(format!("secret-service {} {bus}", self.service))
     }
 
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
