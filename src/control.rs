@@ -272,26 +272,6 @@ impl crate::store::Delegate for OwnerKeyring {
         }
     }
 
-    fn warm_up(
-        &self,
-        identity: &str,
-        account: &str,
-        slots: &[crate::store::Slot],
-    ) -> Option<Vec<crate::store::Slot>> {
-        let req = Request::KeyringWarmUp {
-            keyring: identity.to_string(),
-            account: crate::values::AccountName::parse(account).ok()?,
-            slots: slots.to_vec(),
-        };
-        match self.ask::<crate::protocol::KeyringEntries>(&req, Duration::from_secs(5)) {
-            Ok(e) => Some(e.present),
-            Err(e) => {
-                log::debug!("the running agent did not look up the keyring ({e})");
-                None
-            }
-        }
-    }
-
     fn change(
         &self,
         identity: &str,
@@ -332,9 +312,28 @@ impl crate::store::Delegate for OwnerKeyring {
     }
 }
 
-/// Tell a running owner to re-read config and keyring; silent when none runs.
+/// Tell a running owner to re-read config and keyring; silent when none runs. On Unix its
+/// answer is not waited for: it only wakes the owner's scheduler, which re-reads everything
+/// itself, and the request is in the socket once written.
+#[cfg(windows)]
 pub async fn notify_reload() {
     let _ = Client::from_env().reload(Duration::from_millis(500)).await;
+}
+
+/// Tell a running owner to re-read config and keyring; silent when none runs. Its answer is
+/// not waited for: it only wakes the owner's scheduler, which re-reads everything itself, and
+/// the request is in the socket once written.
+#[cfg(unix)]
+pub async fn notify_reload() {
+    let path = crate::paths::control_socket();
+    let send = async {
+        let mut stream = transport::connect(&path).await?;
+        stream.write_all(b"{\"cmd\":\"reload\"}\n").await?;
+        stream.shutdown().await
+    };
+    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_millis(500), send).await {
+        log::debug!("no running agent told to reload ({e})");
+    }
 }
 
 /// A bound control socket (pipe on Windows).

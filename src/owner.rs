@@ -21,8 +21,8 @@ use crate::events::EventKind;
 use crate::login::LoginPrompt;
 use crate::notify::{Notice, NoticeKind, Notifier};
 use crate::protocol::{
-    Done, EventsReport, KeyringEntries, LoggedOut, LoginBegun, Overview, Pong, Request, Response,
-    Settings, StatusReport, WindowKind, STATUS_VERSION,
+    Done, EventsReport, LoggedOut, LoginBegun, Overview, Pong, Request, Response, Settings,
+    StatusReport, WindowKind, STATUS_VERSION,
 };
 use crate::scheduler::{Scheduler, Snapshot};
 use crate::secret::Secret;
@@ -573,13 +573,6 @@ impl SessionHandler {
                 s.undo_secret(&keyring, slot, &account).await?;
                 Ok(Response::Done(Done {}))
             }
-            Request::KeyringWarmUp {
-                keyring,
-                account,
-                slots,
-            } => Ok(Response::KeyringEntries(KeyringEntries {
-                present: s.warm_up_secrets(&keyring, &account, slots).await?,
-            })),
             Request::CopyExport { account } => {
                 let Some(f) = &self.hooks.on_copy else {
                     return Err(Error::config(

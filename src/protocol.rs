@@ -6,8 +6,7 @@
 //! Requests: `{"cmd":"ping"}`, `status`, `login`, `refresh`, `logout`, `reload`,
 //! `get_settings`, `save_settings`, `show_login`, `keys_list`, `keys_create`, `keys_rotate`,
 //! `keys_delete`, `login_begin`, `login_wait`, `login_cancel`, `overview`, `events`, `show`,
-//! `copy_export`, `keyring_change`, `keyring_undo`, `keyring_warm_up`.
-//! Replies: `{"ok":true,"result":…}` or
+//! `copy_export`, `keyring_change`, `keyring_undo`. Replies: `{"ok":true,"result":…}` or
 //! `{"ok":false,"error":{"kind":"wrong_credentials","message":"…"}}`.
 
 use crate::config::{self, AccountConfig, AuthKind, Config};
@@ -159,13 +158,6 @@ pub enum Request {
         keyring: String,
         slot: Slot,
         account: AccountName,
-    },
-    /// Look up an account's keyring entries ahead of a client's `keyring_change`s (while its
-    /// login waits for the network): which of `slots` hold one. Refused as `keyring_change`.
-    KeyringWarmUp {
-        keyring: String,
-        account: AccountName,
-        slots: Vec<Slot>,
     },
 }
 
@@ -329,13 +321,6 @@ pub enum Response {
     LoginBegun(LoginBegun),
     Overview(Box<Overview>),
     Events(EventsReport),
-    KeyringEntries(KeyringEntries),
-}
-
-/// `keyring_warm_up`'s reply: the slots that hold an entry (nothing of what they hold).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct KeyringEntries {
-    pub present: Vec<Slot>,
 }
 
 /// One reply line.

@@ -256,21 +256,6 @@ impl Session {
         Ok(())
     }
 
-    /// A client's look-up ahead of its `change_secret`s (the `keyring_warm_up` request): the
-    /// slots of the account holding an entry.
-    pub async fn warm_up_secrets(
-        &self,
-        keyring: &str,
-        account: &AccountName,
-        slots: Vec<Slot>,
-    ) -> Result<Vec<Slot>> {
-        self.holds_keyring(keyring)?;
-        let (store, a) = (self.store.clone(), account.to_string());
-        off_worker(move || store.warm_up(&a, &slots))
-            .await
-            .ok_or_else(|| Error::unavailable("the keyring is not reachable from this agent"))
-    }
-
     fn holds_keyring(&self, keyring: &str) -> Result<()> {
         if self.store.identity().as_deref() != Some(keyring) {
             return Err(Error::unavailable(
@@ -433,23 +418,31 @@ impl Session {
             sts_endpoint: sts_endpoint.clone(),
             offline: tokens.offline,
         });
-        // A running agent holding the keyring open (`store::Delegate`) saves the session
-        // while STS answers, keeping what it replaces (never sent back) to put back if STS
-        // refuses; the keyring daemon's file write is then off the critical path. Here, the
-        // session is saved only after STS has answered, beside the files below.
-        let early = match &record {
-            Some(rec) => {
-                let (store, n, json) =
-                    (self.store.clone(), name.clone(), store::session_json(rec)?);
-                Some(tokio::task::spawn_blocking(move || {
-                    store
-                        .delegating()
-                        .then(|| store.set_undoable(Slot::Session, &n, &json))
-                        .flatten()
-                }))
+        // A running agent holding the keyring open (`store::Delegate`) makes the login's
+        // keyring changes (the session, the password remembered or forgotten) while STS
+        // answers, keeping what they replace (never sent back) to put back if STS refuses: the
+        // keyring daemon's file write is then off the critical path, and so is the agent's
+        // look-up of the entries (made then, not while the IdP answers: CPU the IdP wants).
+        // Without one, the changes are made only after STS has answered, beside the files.
+        let remember = req.remember_password.unwrap_or(acct.remember_password);
+        let session_json = record.as_ref().map(store::session_json).transpose()?;
+        let (store, n, pw) = (self.store.clone(), name.clone(), password.clone());
+        let early = tokio::task::spawn_blocking(move || {
+            if !store.delegating() {
+                return (false, false);
             }
-            None => None,
-        };
+            let session = match &session_json {
+                Some(json) => store.set_undoable(Slot::Session, &n, Some(json)).is_some(),
+                None => true,
+            };
+            let password = match &pw {
+                Some(p) => store
+                    .set_undoable(Slot::Password, &n, remember.then_some(p))
+                    .is_some(),
+                None => true,
+            };
+            (session, password)
+        });
         let creds = self
             .assume(
                 &http,
@@ -460,35 +453,42 @@ impl Session {
                 acct.duration_seconds,
             )
             .await;
-        let early = match early {
-            Some(task) => task
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
-            None => None,
-        };
+        let (session_kept, password_kept) = early
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let creds = match creds {
             Ok(c) => c,
             Err(e) => {
-                if early.is_some() {
-                    let (store, n) = (self.store.clone(), name.clone());
-                    let undone = off_worker(move || store.undo_delegated(Slot::Session, &n));
-                    if let Err(ue) = undone.await {
-                        log::warn!("the keyring's previous session could not be put back: {ue}");
+                let (store, n) = (self.store.clone(), name.clone());
+                let undone = off_worker(move || {
+                    let mut slots = Vec::new();
+                    if session_kept && record.is_some() {
+                        slots.push(Slot::Session);
                     }
+                    if password_kept && password.is_some() {
+                        slots.push(Slot::Password);
+                    }
+                    slots
+                        .into_iter()
+                        .try_for_each(|slot| store.undo_delegated(slot, &n))
+                })
+                .await;
+                if let Err(ue) = undone {
+                    log::warn!("the keyring's previous entries could not be put back: {ue}");
                 }
                 return Err(e);
             }
         };
         // Nothing else is kept before STS has answered, so a refused login leaves the keyring
-        // as it found it. From here the session's save (unless made above), the password's
-        // and the files are independent, and all at once: the keyring's connection, session
-        // and lookups were made while the IdP and STS answered (`prepare_login`).
-        let record = record.filter(|_| early.is_none());
+        // as it found it. From here the keyring's changes (unless made above) and the files
+        // are independent, and all at once: the keyring's connection, session and look-ups
+        // were made while the IdP and STS answered (`prepare_login`).
+        let record = record.filter(|_| !session_kept);
+        let password = password.filter(|_| !password_kept);
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
 
         // The files: the credentials, then the config. A failure to write the credentials
         // fails the login before the config is touched.
-        let remember = req.remember_password.unwrap_or(acct.remember_password);
         let n = name.clone();
         let keyring = self.blocking(move |s| {
             let saved = record.map(|rec| store::save_session(s, &n, &rec));

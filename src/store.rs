@@ -117,11 +117,8 @@ pub trait SecretStore: Send + Sync {
     fn delete(&self, slot: Slot, account: &str) -> Result<(), StoreError>;
     /// Open what the next calls about `account`'s `slots` need (a connection, a session, the
     /// lookup of those entries) ahead of them, so it happens while the caller waits for
-    /// something else; failures are left for those calls. The slots found holding an entry,
-    /// when they were looked up.
-    fn warm_up(&self, _account: &str, _slots: &[Slot]) -> Option<Vec<Slot>> {
-        None
-    }
+    /// something else; failures are left for those calls.
+    fn warm_up(&self, _account: &str, _slots: &[Slot]) {}
 
     /// Which keyring this is, the same words in every process that reaches the same one
     /// (service name and bus); `None`: this process's memory.
@@ -137,8 +134,6 @@ pub trait SecretStore: Send + Sync {
 pub trait Delegate: Send + Sync {
     /// Whether it holds the keyring named `identity` open (asked once).
     fn holds(&self, identity: &str) -> bool;
-    /// Its `SecretStore::warm_up` of the keyring `identity`: the slots holding an entry.
-    fn warm_up(&self, identity: &str, account: &str, slots: &[Slot]) -> Option<Vec<Slot>>;
     /// Set (`Some`) or delete (`None`) an entry of the keyring `identity`; `undoable`: the
     /// delegate keeps what the entry held, for an `undo` (it never sends it back).
     fn change(
@@ -162,9 +157,8 @@ enum Route {
     Here,
     /// Offered, not asked yet.
     Offered(Box<dyn Delegate>),
-    /// The delegate holds our keyring (its identity): there. With the entries its warm-up
-    /// found absent, whose deletion then asks nothing of it (each once).
-    There(Box<dyn Delegate>, String, Vec<String>),
+    /// The delegate holds our keyring (its identity): there.
+    There(Box<dyn Delegate>, String),
 }
 
 /// The OS keyring through the keyring crate (Keychain, Credential Manager).
@@ -336,16 +330,16 @@ impl FallbackStore {
         matches!(*self.routed(), Route::There(..))
     }
 
-    /// An undoable set through the delegate: `None` when there is none, or it failed (then
-    /// later changes are made here, and this one is the caller's to make).
-    pub fn set_undoable(&self, slot: Slot, account: &str, value: &Secret) -> Option<()> {
-        self.delegated(slot, account, Some(value), true)
+    /// An undoable set (`Some`) or delete (`None`) through the delegate: `None` when there is
+    /// none, or it failed (then later changes are made here, and this one is the caller's).
+    pub fn set_undoable(&self, slot: Slot, account: &str, value: Option<&Secret>) -> Option<()> {
+        self.delegated(slot, account, value, true)
     }
 
     /// Undo a `set_undoable` that succeeded.
     pub fn undo_delegated(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
         match &*self.routed() {
-            Route::There(d, id, _) => d.undo(id, slot, account),
+            Route::There(d, id) => d.undo(id, slot, account),
             _ => Ok(()),
         }
     }
@@ -360,7 +354,7 @@ impl FallbackStore {
             if let Some(id) = self.identity() {
                 if d.holds(&id) {
                     log::debug!("the keyring's changes go through the running agent");
-                    *route = Route::There(d, id, Vec::new());
+                    *route = Route::There(d, id);
                 }
             }
         }
@@ -376,16 +370,9 @@ impl FallbackStore {
         undoable: bool,
     ) -> Option<()> {
         let mut route = self.routed();
-        let Route::There(d, id, absent) = &mut *route else {
+        let Route::There(d, id) = &*route else {
             return None;
         };
-        let user = slot.user(account);
-        if let Some(i) = absent.iter().position(|u| *u == user) {
-            absent.swap_remove(i);
-            if value.is_none() {
-                return Some(());
-            }
-        }
         match d.change(id, slot, account, value, undoable) {
             Ok(()) => Some(()),
             Err(e) => {
@@ -460,24 +447,15 @@ impl SecretStore for FallbackStore {
         self.run(|s| s.delete(slot, account))
     }
 
-    /// With a delegate holding the keyring, nothing is opened here: its look-up is made there.
-    fn warm_up(&self, account: &str, slots: &[Slot]) -> Option<Vec<Slot>> {
-        let mut route = self.routed();
-        if let Route::There(d, id, absent) = &mut *route {
-            let present = d.warm_up(id, account, slots)?;
-            absent.extend(
-                slots
-                    .iter()
-                    .filter(|s| !present.contains(s))
-                    .map(|s| s.user(account)),
-            );
-            return Some(present);
+    /// With a delegate holding the keyring, nothing is opened or looked up here, nor asked of
+    /// it ahead: it looks the entries up when it changes them.
+    fn warm_up(&self, account: &str, slots: &[Slot]) {
+        if matches!(*self.routed(), Route::There(..)) {
+            return;
         }
-        drop(route);
         if !self.degraded.load(std::sync::atomic::Ordering::SeqCst) {
-            return self.primary.warm_up(account, slots);
+            self.primary.warm_up(account, slots);
         }
-        None
     }
 
     fn identity(&self) -> Option<String> {
@@ -635,13 +613,6 @@ mod tests {
             self.asked.lock().unwrap().push(format!("holds {identity}"));
             self.holds == Some(identity)
         }
-        fn warm_up(&self, _: &str, account: &str, slots: &[Slot]) -> Option<Vec<Slot>> {
-            self.asked.lock().unwrap().push("warm_up".into());
-            let present = slots
-                .iter()
-                .filter(|s| self.held.get(**s, account).unwrap().is_some());
-            Some(present.copied().collect())
-        }
         fn change(
             &self,
             _: &str,
@@ -706,12 +677,9 @@ mod tests {
         };
         let s = FallbackStore::new(Box::new(Named(MemoryStore::default())));
         s.offer_delegate(Box::new(owner.clone()));
-        assert_eq!(
-            s.warm_up("a", &[Slot::Session, Slot::Password]),
-            Some(vec![])
-        );
+        // nothing is looked up ahead (the owner does it when it changes the entries)
+        s.warm_up("a", &[Slot::Session, Slot::Password]);
         s.set(Slot::Session, "a", &Secret::new("x")).unwrap();
-        // the password entry was found absent: forgetting it asks nothing
         s.delete(Slot::Password, "a").unwrap();
         assert_eq!(
             owner
@@ -723,9 +691,18 @@ mod tests {
             "x"
         );
         assert!(s.get(Slot::Session, "a").unwrap().is_none(), "not here");
+        // an undoable change, undone there
+        assert_eq!(s.set_undoable(Slot::Session, "a", None), Some(()));
+        s.undo_delegated(Slot::Session, "a").unwrap();
         assert_eq!(
             *owner.asked.lock().unwrap(),
-            ["holds k", "warm_up", "session:a"]
+            [
+                "holds k",
+                "session:a",
+                "password:a",
+                "session:a",
+                "undo session:a"
+            ]
         );
         // once it fails, the change and the later ones are made here
         let failing = Owner {
@@ -735,6 +712,7 @@ mod tests {
         };
         let s = FallbackStore::new(Box::new(Named(MemoryStore::default())));
         s.offer_delegate(Box::new(failing.clone()));
+        assert_eq!(s.set_undoable(Slot::Session, "a", None), None);
         s.set(Slot::Session, "a", &Secret::new("y")).unwrap();
         s.set(Slot::Session, "a", &Secret::new("z")).unwrap();
         assert_eq!(s.get(Slot::Session, "a").unwrap().unwrap().expose(), "z");

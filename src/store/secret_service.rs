@@ -158,8 +158,8 @@ impl SecretServiceStore {
         ])
     }
 
-    /// The items of `user`: what `warm_up` found, else a search. A change (`set`, `delete`)
-    /// uses up what was found; a read leaves it for the change that follows.
+    /// The items of `user`: what `warm_up` or a read found, else a search. A change (`set`,
+    /// `delete`) uses up what was found; a read leaves it for the change that follows.
     fn lookup(&self, o: &mut Open, user: &str, for_change: bool) -> R<Found> {
         let known = if for_change {
             o.known.remove(user)
@@ -168,7 +168,15 @@ impl SecretServiceStore {
         };
         match known {
             Some((at, f)) if at.elapsed() < KNOWN_FOR => Ok(f),
-            _ => o.search(self.attributes(user)),
+            _ => {
+                let found = o.search(self.attributes(user))?;
+                if !for_change {
+                    // a read is often followed by a change (a renewal's, an undoable one's)
+                    o.known
+                        .insert(user.to_string(), (std::time::Instant::now(), found.clone()));
+                }
+                Ok(found)
+            }
         }
     }
 }
@@ -387,25 +395,17 @@ impl SecretStore for SecretServiceStore {
     /// Open the connection and the session, and look up the account's entries of `slots`,
     /// while the caller waits for the network: a login's save of the session then goes
     /// straight to the item, and forgetting a password that is not there asks nothing more.
-    fn warm_up(&self, account: &str, slots: &[Slot]) -> Option<Vec<Slot>> {
+    fn warm_up(&self, account: &str, slots: &[Slot]) {
         let r = self.with(|o| {
-            let mut present = Vec::new();
             for slot in slots {
                 let user = slot.user(account);
                 let found = o.search(self.attributes(&user))?;
-                if !found.is_empty() {
-                    present.push(*slot);
-                }
                 o.known.insert(user, (std::time::Instant::now(), found));
             }
-            Ok(present)
+            Ok(())
         });
-        match r {
-            Ok(present) => Some(present),
-            Err(e) => {
-                log::debug!("the keyring is not reachable yet: {e}");
-                None
-            }
+        if let Err(e) = r {
+            log::debug!("the keyring is not reachable yet: {e}");
         }
     }
 
