@@ -258,6 +258,21 @@ impl OwnerKeyring {
             .map_err(|_| Error::unavailable("the agent sent a malformed reply"))?;
         reply.into_typed()
     }
+
+    /// A keyring request about `account`, answered `{}`; any failure is the keyring's being
+    /// unavailable here, so the caller makes the change itself. As long as the desktop's
+    /// unlock prompt may take.
+    fn keyring_request(
+        &self,
+        account: &str,
+        req: impl FnOnce(crate::values::AccountName) -> Request,
+    ) -> std::result::Result<(), crate::store::StoreError> {
+        let fail = |e: Error| crate::store::StoreError::Unavailable(e.to_string());
+        let account = crate::values::AccountName::parse(account).map_err(fail)?;
+        self.ask::<Done>(&req(account), Duration::from_secs(120))
+            .map(drop)
+            .map_err(fail)
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -280,18 +295,13 @@ impl crate::store::Delegate for OwnerKeyring {
         value: Option<&crate::secret::Secret>,
         undoable: bool,
     ) -> std::result::Result<(), crate::store::StoreError> {
-        let fail = |e: Error| crate::store::StoreError::Unavailable(e.to_string());
-        let req = Request::KeyringChange {
+        self.keyring_request(account, |account| Request::KeyringChange {
             keyring: identity.to_string(),
             slot,
-            account: crate::values::AccountName::parse(account).map_err(fail)?,
+            account,
             value: value.cloned(),
             undoable,
-        };
-        // the keyring may ask the desktop to unlock it: as long as a prompt may take
-        self.ask::<Done>(&req, Duration::from_secs(120))
-            .map(drop)
-            .map_err(fail)
+        })
     }
 
     fn undo(
@@ -300,15 +310,11 @@ impl crate::store::Delegate for OwnerKeyring {
         slot: crate::store::Slot,
         account: &str,
     ) -> std::result::Result<(), crate::store::StoreError> {
-        let fail = |e: Error| crate::store::StoreError::Unavailable(e.to_string());
-        let req = Request::KeyringUndo {
+        self.keyring_request(account, |account| Request::KeyringUndo {
             keyring: identity.to_string(),
             slot,
-            account: crate::values::AccountName::parse(account).map_err(fail)?,
-        };
-        self.ask::<Done>(&req, Duration::from_secs(120))
-            .map(drop)
-            .map_err(fail)
+            account,
+        })
     }
 }
 

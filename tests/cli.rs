@@ -561,6 +561,37 @@ fn keyring_items_are_where_keyring_3_puts_them_both_ways() {
     );
 }
 
+/// `astran-creds daemon --notify log` in the scene (with `var` set), once its control socket
+/// is there; it ends with the guard.
+fn start_daemon(env: &Env, var: Option<(&str, &str)>) -> Guard {
+    let mut cmd = env.cmd(&["daemon", "--notify", "log"]);
+    if let Some((k, v)) = var {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let daemon = Guard(cmd.spawn().unwrap());
+    wait_for(
+        "the daemon's control socket",
+        Duration::from_secs(10),
+        || env.control_socket().exists(),
+    );
+    daemon
+}
+
+/// A login that STS refuses (HTTP 503) exits 5 and leaves `before` in the keyring.
+fn a_refused_login_leaves_the_session(env: &Env, before: &[u8]) {
+    env.idp.sts_fault("http503");
+    let o = env.login(&[]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o).1);
+    assert_eq!(
+        keyring_session(env).stdout,
+        before,
+        "the session of the earlier login is back"
+    );
+    env.idp.sts_fault("none");
+}
+
 /// Nothing is kept before STS has answered: a login that STS fails leaves the keyring as it
 /// was, the previous session or none.
 #[test]
@@ -577,15 +608,7 @@ fn a_login_that_sts_fails_leaves_the_keyring_as_it_was() {
     assert_ok(&env.login(&[]), "login");
     let before = keyring_session(&env).stdout;
     assert!(!before.is_empty());
-    env.idp.sts_fault("http503");
-    let o = env.login(&[]);
-    assert_eq!(o.status.code(), Some(5), "{}", text(&o).1);
-    assert_eq!(
-        keyring_session(&env).stdout,
-        before,
-        "the session of the earlier login is back"
-    );
-    env.idp.sts_fault("none");
+    a_refused_login_leaves_the_session(&env, &before);
     // and it still works
     assert_ok(
         &env.run(&["refresh"], None),
@@ -602,18 +625,7 @@ fn a_login_beside_a_running_owner_keeps_the_session_through_it() {
     let through = "the keyring's changes go through the running agent";
     for (owner_keyring, delegated) in [(None, true), (Some("none"), false)] {
         let env = Env::standard();
-        let mut cmd = env.cmd(&["daemon", "--notify", "log"]);
-        if let Some(k) = owner_keyring {
-            cmd.env("ASTRAN_KEYRING", k);
-        }
-        cmd.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let _daemon = Guard(cmd.spawn().unwrap());
-        wait_for(
-            "the daemon's control socket",
-            Duration::from_secs(10),
-            || env.control_socket().exists(),
-        );
+        let _daemon = start_daemon(&env, owner_keyring.map(|k| ("ASTRAN_KEYRING", k)));
         // the command's own log lines (the daemon never hands its changes on)
         let said = |env: &Env| env.log_text().matches(through).count();
         assert_ok(&env.login(&[]), "login");
@@ -645,15 +657,7 @@ fn a_login_beside_a_running_owner_keeps_the_session_through_it() {
         assert_eq!(all.matches("label = ").count(), 1, "{all}");
         // the agent saves the session while STS answers; when STS refuses, it puts back what
         // was there
-        env.idp.sts_fault("http503");
-        let o = env.login(&[]);
-        assert_eq!(o.status.code(), Some(5), "{}", text(&o).1);
-        assert_eq!(
-            keyring_session(&env).stdout,
-            second,
-            "the earlier session is back"
-        );
-        env.idp.sts_fault("none");
+        a_refused_login_leaves_the_session(&env, &second);
         assert_ok(&env.login(&[]), "login after the refusal");
         assert_ok(&env.run(&["logout"], None), "logout");
         assert_eq!(said(&env), 5 * usize::from(delegated));
@@ -798,15 +802,7 @@ fn bad_usage_is_exit_2() {
 fn a_running_daemon_picks_up_a_new_login_and_stays_single() {
     let env = Env::standard();
     write_config(&env, "duration_seconds = 900\nrefresh_lead_seconds = 897\n");
-    let mut cmd = env.cmd(&["daemon", "--notify", "log"]);
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _daemon = Guard(cmd.spawn().unwrap());
-    wait_for(
-        "the daemon's control socket",
-        Duration::from_secs(10),
-        || env.control_socket().exists(),
-    );
+    let _daemon = start_daemon(&env, None);
     // a second daemon refuses to start
     let o = env.run(&["daemon", "--notify", "log"], None);
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
