@@ -74,11 +74,7 @@ impl Client {
                 .with_source(e)
             })?;
             let (r, mut w) = tokio::io::split(stream);
-            let mut line = zeroize::Zeroizing::new(serde_json::to_string(req).map_err(|e| {
-                Error::unavailable(format!("cannot encode the request: {e}")).with_source(e)
-            })?);
-            line.push('\n');
-            w.write_all(line.as_bytes())
+            w.write_all(request_line(req)?.as_bytes())
                 .await
                 .map_err(|e| Error::io("cannot talk to the agent", e))?;
             let mut reply = String::new();
@@ -86,9 +82,7 @@ impl Client {
                 .read_line(&mut reply)
                 .await
                 .map_err(|e| Error::io("cannot read the agent's reply", e))?;
-            let reply: Reply = serde_json::from_str(&reply)
-                .map_err(|_| Error::unavailable("the agent sent a malformed reply"))?;
-            reply.into_typed()
+            typed_reply(&reply)
         };
         tokio::time::timeout(timeout, fut)
             .await
@@ -210,6 +204,22 @@ impl Client {
     }
 }
 
+/// A request as its line on the socket (it may hold a secret: zeroed when dropped).
+fn request_line(req: &Request) -> Result<zeroize::Zeroizing<String>> {
+    let mut line = zeroize::Zeroizing::new(serde_json::to_string(req).map_err(|e| {
+        Error::unavailable(format!("cannot encode the request: {e}")).with_source(e)
+    })?);
+    line.push('\n');
+    Ok(line)
+}
+
+/// A reply line's typed result, or the error as the owner raised it.
+fn typed_reply<T: DeserializeOwned>(line: &str) -> Result<T> {
+    let reply: Reply = serde_json::from_str(line)
+        .map_err(|_| Error::unavailable("the agent sent a malformed reply"))?;
+    reply.into_typed()
+}
+
 /// The running owner's keyring, for a short command's changes (`store::Delegate`): the owner
 /// holds its keyring session open, so the command opens none of its own. Blocking (the store
 /// is called from blocking threads); only an owner of this user, and only the keyring the
@@ -245,18 +255,14 @@ impl OwnerKeyring {
         stream
             .set_write_timeout(Some(timeout))
             .map_err(unavailable)?;
-        let mut line = zeroize::Zeroizing::new(serde_json::to_string(req).map_err(|e| {
-            Error::unavailable(format!("cannot encode the request: {e}")).with_source(e)
-        })?);
-        line.push('\n');
-        (&stream).write_all(line.as_bytes()).map_err(unavailable)?;
+        (&stream)
+            .write_all(request_line(req)?.as_bytes())
+            .map_err(unavailable)?;
         let mut reply = String::new();
         std::io::BufReader::new(&stream)
             .read_line(&mut reply)
             .map_err(unavailable)?;
-        let reply: Reply = serde_json::from_str(&reply)
-            .map_err(|_| Error::unavailable("the agent sent a malformed reply"))?;
-        reply.into_typed()
+        typed_reply(&reply)
     }
 
     /// A keyring request about `account`, answered `{}`; any failure is the keyring's being
@@ -321,16 +327,15 @@ impl crate::store::Delegate for OwnerKeyring {
 /// Tell a running owner to re-read config and keyring; silent when none runs. On Unix its
 /// answer is not waited for: it only wakes the owner's scheduler, which re-reads everything
 /// itself, and the request is in the socket once written.
-#[cfg(windows)]
 pub async fn notify_reload() {
+    #[cfg(windows)]
     let _ = Client::from_env().reload(Duration::from_millis(500)).await;
+    #[cfg(unix)]
+    notify_reload_unanswered().await;
 }
 
-/// Tell a running owner to re-read config and keyring; silent when none runs. Its answer is
-/// not waited for: it only wakes the owner's scheduler, which re-reads everything itself, and
-/// the request is in the socket once written.
 #[cfg(unix)]
-pub async fn notify_reload() {
+async fn notify_reload_unanswered() {
     let path = crate::paths::control_socket();
     let send = async {
         let mut stream = transport::connect(&path).await?;

@@ -492,13 +492,8 @@ impl Session {
         let n = name.clone();
         let keyring = self.blocking(move |s| {
             let saved = record.map(|rec| store::save_session(s, &n, &rec));
-            let password = password.map(|p| {
-                if remember {
-                    s.set(Slot::Password, &n, &p)
-                } else {
-                    s.delete(Slot::Password, &n)
-                }
-            });
+            let password =
+                password.map(|p| store::put(s, Slot::Password, &n, remember.then_some(&p)));
             (saved, password)
         });
         let several_roles = claims.roles.as_ref().is_some_and(|r| r.len() > 1);

@@ -303,10 +303,7 @@ impl FallbackStore {
             undo.insert(user, (std::time::Instant::now(), before));
         }
         drop(undo);
-        match value {
-            Some(v) => self.primary.set(slot, account, v),
-            None => self.primary.delete(slot, account),
-        }
+        put(self.primary.as_ref(), slot, account, value)
     }
 
     /// Put back what a client's undoable change replaced (nothing kept: nothing to do).
@@ -317,10 +314,9 @@ impl FallbackStore {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&slot.user(account));
         match kept {
-            Some((at, before)) if at.elapsed() < UNDO_FOR => match before {
-                Some(b) => self.primary.set(slot, account, &b),
-                None => self.primary.delete(slot, account),
-            },
+            Some((at, before)) if at.elapsed() < UNDO_FOR => {
+                put(self.primary.as_ref(), slot, account, before.as_ref())
+            }
             _ => Ok(()),
         }
     }
@@ -460,6 +456,19 @@ impl SecretStore for FallbackStore {
 
     fn identity(&self) -> Option<String> {
         FallbackStore::identity(self)
+    }
+}
+
+/// Set the entry to `value`, or delete it (`None`).
+pub fn put(
+    store: &dyn SecretStore,
+    slot: Slot,
+    account: &str,
+    value: Option<&Secret>,
+) -> Result<(), StoreError> {
+    match value {
+        Some(v) => store.set(slot, account, v),
+        None => store.delete(slot, account),
     }
 }
 
@@ -625,10 +634,7 @@ mod tests {
             if self.fail {
                 return Err(StoreError::Unavailable("gone".into()));
             }
-            match value {
-                Some(v) => self.held.set(slot, account, v),
-                None => self.held.delete(slot, account),
-            }
+            put(self.held.as_ref(), slot, account, value)
         }
         fn undo(&self, _: &str, slot: Slot, account: &str) -> Result<(), StoreError> {
             self.asked
