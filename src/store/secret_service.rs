@@ -515,7 +515,12 @@ mod tests {
         assert_eq!(ct.len() % 16, 0);
         assert_ne!(&ct[..], b"refresh-token-value");
         assert_eq!(decrypt(&k1, &iv, &ct).unwrap(), b"refresh-token-value");
-        assert!(decrypt(&[0u8; 16], &iv, &ct).is_err());
+        // a wrong key never gives the secret back; it mostly fails on the padding, but
+        // one time in about 256 random bytes end in a valid pad, so both outcomes count
+        match decrypt(&[0u8; 16], &iv, &ct) {
+            Err(_) => {}
+            Ok(other) => assert_ne!(&other[..], b"refresh-token-value"),
+        }
         // a public key outside (1, p - 1) is refused
         assert!(shared_key(&ours, &[1]).is_err());
         assert!(shared_key(&ours, &(prime() - 1u32).to_bytes_be()).is_err());
