@@ -177,6 +177,20 @@ impl AwsConfigFile {
         })
     }
 
+    /// Whether [`AwsConfigFile::write`] would leave the file as it is now (read without the
+    /// lock: a login asks while STS answers, so that after it only a needed write is made).
+    pub fn is_current(&self, ours: &OurProfile, force: bool) -> bool {
+        let current = || -> Result<bool> {
+            let real = fsio::resolve(&self.path)?;
+            let old = read_text(&real)?;
+            if !force {
+                awsconfig::check(&old, &ours.profile, &ours.account, "")?;
+            }
+            Ok(real.exists() && awsconfig::apply(&old, ours) == old)
+        };
+        current().unwrap_or(false)
+    }
+
     /// Take our sections out (the user's keys in our profile stay; `region` is ours when it
     /// is the account's).
     pub fn remove(&self, p: &ProfileName, region: Option<&str>) -> Result<()> {

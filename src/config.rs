@@ -585,6 +585,25 @@ impl Config {
 
 /// Apply `edit` to the account `name` in the file at `path`, keeping the file's comments
 /// and layout (toml_edit), creating the file (and its folder, 0700) when missing.
+/// Whether [`update_account`] with `edit` would leave the file as it is now (read without the
+/// lock; any doubt is a no).
+pub fn account_edit_is_noop(
+    path: &Path,
+    name: &AccountName,
+    edit: impl FnOnce(&mut AccountConfig),
+) -> bool {
+    let Ok(Some(text)) = read_text(path) else {
+        return false;
+    };
+    let Ok(cfg) = Config::parse(&text, path) else {
+        return false;
+    };
+    let before = cfg.accounts.get(name.as_str()).cloned().unwrap_or_default();
+    let mut after = before.clone();
+    edit(&mut after);
+    after == before && !text.is_empty()
+}
+
 pub fn update_account(
     path: &Path,
     name: &AccountName,

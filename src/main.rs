@@ -280,25 +280,32 @@ async fn run(cli: Cli) -> Result<i32> {
             // every value is checked before the password is asked for
             let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
             let duration = duration.map(StsDuration::new).transpose()?;
-            let acct = session.account(account.as_deref()).await?;
-            let auth = match (browser || no_browser, device) {
-                (true, _) => AuthKind::Browser,
-                (_, true) => AuthKind::Device,
-                _ => acct.auth,
+            let req = LoginRequest {
+                account,
+                email,
+                profile,
+                duration_seconds: duration,
+                role_arn,
+                force,
+                ..Default::default()
             };
-            if auth != AuthKind::Password {
-                let req = LoginRequest {
-                    account,
-                    profile,
-                    duration_seconds: duration,
-                    role_arn,
-                    force,
-                    ..Default::default()
-                };
+            let flag = match (browser || no_browser, device) {
+                (true, _) => Some(AuthKind::Browser),
+                (_, true) => Some(AuthKind::Device),
+                _ => None,
+            };
+            // the account, checked (and the keyring warmed up) before the password is asked
+            let acct = match flag {
+                None => Some(session.prepare_login(&req, true).await?),
+                Some(_) => None,
+            };
+            let auth = flag.or(acct.as_ref().map(|a| a.auth)).unwrap_or_default();
+            let Some(acct) = acct.filter(|_| auth == AuthKind::Password) else {
+                let req = LoginRequest { email: None, ..req };
                 let out = login_cli::interactive(&session, req, auth, !no_browser).await?;
                 return logged_in(out).await;
-            }
-            let email = match email.or(acct.email.clone()) {
+            };
+            let email = match req.email.clone().or(acct.email.clone()) {
                 Some(e) => e,
                 None => prompt_line("Email: ")?,
             };
@@ -307,18 +314,12 @@ async fn run(cli: Cli) -> Result<i32> {
             } else {
                 prompt_password(&email)?
             };
-            let out = session
-                .login(LoginRequest {
-                    account,
-                    email: Some(email),
-                    password: Some(password),
-                    profile,
-                    duration_seconds: duration,
-                    role_arn,
-                    remember_password: None,
-                    force,
-                })
-                .await?;
+            let req = LoginRequest {
+                email: Some(email),
+                password: Some(password),
+                ..req
+            };
+            let out = session.login_prepared(acct, req).await?;
             return logged_in(out).await;
         }
         Command::Events {

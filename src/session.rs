@@ -81,7 +81,37 @@ pub struct Session {
 #[derive(Debug, Clone, Copy)]
 enum Renewal {
     Yes,
-    No { force: bool },
+    /// `aws_current`: our sections of `~/.aws/config` were found as they would be written
+    /// (while STS answered), so the file is not opened again.
+    No {
+        force: bool,
+        aws_current: bool,
+    },
+}
+
+/// Our sections of `~/.aws/config` for `acct` and `role`; `warn`: log the services whose
+/// endpoint cannot be made (once per write, not again for a look ahead).
+fn our_profile(
+    acct: &Account,
+    role: &str,
+    credential_process: Option<String>,
+    warn: bool,
+) -> OurProfile {
+    let mut endpoints = Vec::new();
+    for service in Service::ALL {
+        match acct.endpoint_for(service, role) {
+            Ok(e) => endpoints.push((service, e.to_string())),
+            Err(e) if warn => log::warn!("account {}: {e}", acct.name),
+            Err(_) => {}
+        }
+    }
+    OurProfile {
+        profile: acct.profile.clone(),
+        account: acct.name.clone(),
+        region: acct.region.clone(),
+        endpoints,
+        credential_process,
+    }
 }
 
 /// Run blocking work (files, keyring) on tokio's blocking threads; a panic there is ours.
@@ -297,45 +327,44 @@ impl Session {
     /// The account a login acts on, with the request's overrides, checked before anything
     /// is asked of the user or the IdP: a profile of the user's in `~/.aws/config` is not
     /// taken over, and `process` mode needs a keyring. `password`: a password login, which
-    /// remembers or forgets the password at its end.
-    pub(crate) async fn prepare_login(
-        &self,
-        req: &LoginRequest,
-        password: bool,
-    ) -> Result<Account> {
-        let cfg = self.config().await?;
-        let name = cfg.pick_name(req.account.as_deref())?;
-        let mut acct = cfg.account(&name)?;
-        // the keyring's connection and session (a Diffie-Hellman exchange on both sides), and
-        // the lookup of the entries the login's end changes, are made while the IdP and STS
-        // answer, not after
-        let mut slots = vec![Slot::Session];
-        if password {
-            slots.push(Slot::Password);
-        }
-        if acct.credential_mode == CredentialMode::Process {
-            slots.push(Slot::Credentials);
-        }
-        let (store, n) = (self.store.clone(), name.to_string());
-        drop(tokio::task::spawn_blocking(move || {
-            store.warm_up(&n, &slots)
-        }));
-        if let Some(p) = &req.profile {
-            acct.profile = p.clone();
-        }
-        if let Some(d) = req.duration_seconds {
-            acct.duration_seconds = d;
-        }
-        let writes_config =
-            acct.write_aws_config || acct.credential_mode == CredentialMode::Process;
-        if writes_config && !req.force {
-            let (file, p, a) = (
-                self.aws_config_file()?,
-                acct.profile.clone(),
-                acct.name.clone(),
-            );
-            off_worker(move || file.check(&p, &a)).await?;
-        }
+    /// remembers or forgets the password at its end. One trip to a blocking thread (the
+    /// config, then `~/.aws/config`), which also starts the keyring's warm-up.
+    pub async fn prepare_login(&self, req: &LoginRequest, password: bool) -> Result<Account> {
+        let (path, account, force) = (self.config_path.clone(), req.account.clone(), req.force);
+        let (profile, duration) = (req.profile.clone(), req.duration_seconds);
+        let (aws_config, store) = (self.aws_config_file()?, self.store.clone());
+        let acct = off_worker(move || -> Result<Account> {
+            let cfg = Config::load_effective(&path)?;
+            let name = cfg.pick_name(account.as_deref())?;
+            let mut acct = cfg.account(&name)?;
+            // the keyring's connection and session (a Diffie-Hellman exchange on both
+            // sides), and the lookup of the entries the login's end changes, are made while
+            // the user types and the IdP and STS answer, not after
+            let mut slots = vec![Slot::Session];
+            if password {
+                slots.push(Slot::Password);
+            }
+            if acct.credential_mode == CredentialMode::Process {
+                slots.push(Slot::Credentials);
+            }
+            let n = name.to_string();
+            drop(tokio::task::spawn_blocking(move || {
+                store.warm_up(&n, &slots)
+            }));
+            if let Some(p) = profile {
+                acct.profile = p;
+            }
+            if let Some(d) = duration {
+                acct.duration_seconds = d;
+            }
+            let writes_config =
+                acct.write_aws_config || acct.credential_mode == CredentialMode::Process;
+            if writes_config && !force {
+                aws_config.check(&acct.profile, &acct.name)?;
+            }
+            Ok(acct)
+        })
+        .await?;
         if acct.credential_mode == CredentialMode::Process {
             if let Some(why) = self.store.degraded() {
                 return Err(Error::local_io(format!(
@@ -348,14 +377,25 @@ impl Session {
 
     /// Password grant → role → STS → profile written → session kept.
     pub async fn login(&self, req: LoginRequest) -> Result<LoginOutcome> {
-        let r = self.password_login(&req).await;
+        let r = match self.prepare_login(&req, true).await {
+            Ok(acct) => self.password_login(acct, &req).await,
+            Err(e) => Err(e),
+        };
         self.note_login(req.account.as_deref(), "password", &r)
             .await;
         r
     }
 
-    async fn password_login(&self, req: &LoginRequest) -> Result<LoginOutcome> {
-        let acct = self.prepare_login(req, true).await?;
+    /// [`Session::login`] of an account [`Session::prepare_login`] gave for the same
+    /// request (the CLI checks it before it asks for the password).
+    pub async fn login_prepared(&self, acct: Account, req: LoginRequest) -> Result<LoginOutcome> {
+        let r = self.password_login(acct, &req).await;
+        self.note_login(req.account.as_deref(), "password", &r)
+            .await;
+        r
+    }
+
+    async fn password_login(&self, acct: Account, req: &LoginRequest) -> Result<LoginOutcome> {
         let name = acct.name.clone();
         let email = req.email.clone().or(acct.email.clone()).ok_or_else(|| {
             Error::config(format!(
@@ -443,6 +483,46 @@ impl Session {
             };
             (session, password)
         });
+        // What the login's end changes in the config (the email and role found, the
+        // request's overrides), and whether it and our sections of `~/.aws/config` already say
+        // so: asked while STS answers, so that after it only the writes needed are made.
+        let several_roles = claims.roles.as_ref().is_some_and(|r| r.len() > 1);
+        let (req_email, req_profile, req_duration, req_role, req_remember) = (
+            req.email.is_some(),
+            req.profile.clone(),
+            req.duration_seconds,
+            req.role_arn.clone(),
+            req.remember_password,
+        );
+        let (save_email, role_for_cfg) = (email.clone(), role.clone());
+        let edit = move |a: &mut config::AccountConfig| {
+            if a.email.is_none() || req_email {
+                a.email = Some(save_email.clone());
+            }
+            if req_role.is_some() || (several_roles && a.role_arn.is_none()) {
+                a.role_arn = Some(role_for_cfg.clone());
+            }
+            if let Some(p) = &req_profile {
+                a.profile = Some(p.clone().into());
+            }
+            if let Some(d) = req_duration {
+                a.duration_seconds = Some(d.seconds());
+            }
+            if let Some(r) = req_remember {
+                a.remember_password = Some(r);
+            }
+        };
+        let (cfg_path, cfg_name) = (self.config_path.clone(), name.clone());
+        let aws_file = self.aws_config_file()?;
+        let static_aws = (acct.credential_mode == CredentialMode::Static && acct.write_aws_config)
+            .then(|| our_profile(&acct, &role, None, false));
+        let (pre_path, pre_name, pre_edit, force) =
+            (cfg_path.clone(), cfg_name.clone(), edit.clone(), req.force);
+        let current = tokio::task::spawn_blocking(move || {
+            let config = config::account_edit_is_noop(&pre_path, &pre_name, pre_edit);
+            let aws = static_aws.is_some_and(|ours| aws_file.is_current(&ours, force));
+            (config, aws)
+        });
         let creds = self
             .assume(
                 &http,
@@ -496,39 +576,19 @@ impl Session {
                 password.map(|p| store::put(s, Slot::Password, &n, remember.then_some(&p)));
             (saved, password)
         });
-        let several_roles = claims.roles.as_ref().is_some_and(|r| r.len() > 1);
-        let (req_email, req_profile, req_duration, req_role, req_remember) = (
-            req.email.is_some(),
-            req.profile.clone(),
-            req.duration_seconds,
-            req.role_arn.clone(),
-            req.remember_password,
-        );
-        let save_email = email.clone();
-        let role_for_cfg = role.clone();
-        let (cfg_path, cfg_name) = (self.config_path.clone(), name.clone());
+        let (config_current, aws_current) = current.await.unwrap_or((false, false));
         let update_config = move || {
-            config::update_account(&cfg_path, &cfg_name, move |a| {
-                if a.email.is_none() || req_email {
-                    a.email = Some(save_email);
-                }
-                if req_role.is_some() || (several_roles && a.role_arn.is_none()) {
-                    a.role_arn = Some(role_for_cfg);
-                }
-                if let Some(p) = req_profile {
-                    a.profile = Some(p.into());
-                }
-                if let Some(d) = req_duration {
-                    a.duration_seconds = Some(d.seconds());
-                }
-                if let Some(r) = req_remember {
-                    a.remember_password = Some(r);
-                }
-            })
+            if config_current {
+                return Ok(());
+            }
+            config::update_account(&cfg_path, &cfg_name, edit)
         };
         let files = async {
-            self.store_credentials(&acct, &role, &creds, Renewal::No { force: req.force })
-                .await?;
+            let when = Renewal::No {
+                force: req.force,
+                aws_current,
+            };
+            self.store_credentials(&acct, &role, &creds, when).await?;
             Ok::<_, Error>(off_worker(update_config).await)
         };
         let (files, (saved, password)) = tokio::join!(files, keyring);
@@ -600,7 +660,14 @@ impl Session {
         c: &Credentials,
         when: Renewal,
     ) -> Result<()> {
-        let force = matches!(when, Renewal::No { force: true });
+        let force = matches!(when, Renewal::No { force: true, .. });
+        let aws_current = matches!(
+            when,
+            Renewal::No {
+                aws_current: true,
+                ..
+            }
+        );
         let config = |r: Result<()>| match (r, when) {
             (Err(e), Renewal::Yes) => {
                 log::warn!("account {}: ~/.aws/config not updated: {e}", acct.name);
@@ -611,7 +678,7 @@ impl Session {
         match acct.credential_mode {
             CredentialMode::Static => {
                 self.write_profile(&acct.profile, c).await?;
-                if acct.write_aws_config {
+                if acct.write_aws_config && !aws_current {
                     config(self.write_aws_config(acct, role, force, None).await)?;
                 }
             }
@@ -638,20 +705,7 @@ impl Session {
         force: bool,
         credential_process: Option<String>,
     ) -> Result<()> {
-        let mut endpoints = Vec::new();
-        for service in Service::ALL {
-            match acct.endpoint_for(service, role) {
-                Ok(e) => endpoints.push((service, e.to_string())),
-                Err(e) => log::warn!("account {}: {e}", acct.name),
-            }
-        }
-        let ours = OurProfile {
-            profile: acct.profile.clone(),
-            account: acct.name.clone(),
-            region: acct.region.clone(),
-            endpoints,
-            credential_process,
-        };
+        let ours = our_profile(acct, role, credential_process, true);
         let file = self.aws_config_file()?;
         off_worker(move || file.write(&ours, force)).await
     }

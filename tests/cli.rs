@@ -1106,6 +1106,19 @@ fn a_users_own_profile_is_not_taken_over_and_bad_endpoints_are_refused() {
     );
     assert_eq!(std::fs::read_to_string(&env.aws_config).unwrap(), mine);
     assert!(!env.creds.exists(), "no file changed");
+    // refused before the password is asked for: with nothing on stdin, the refusal is what
+    // is said, not that no password came
+    let o = env
+        .cmd(&["login", "--email", EMAIL, "--password-stdin"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("line 3") && !text(&o).1.contains("password"),
+        "{:?}",
+        text(&o)
+    );
     // opting out: the credentials are written, the config file is not touched
     write_config(&env, "write_aws_config = false\n");
     assert_ok(&env.login(&[]), "login without the config file");
