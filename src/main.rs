@@ -10,6 +10,7 @@ use astran_creds::secret::Secret;
 use astran_creds::serve;
 use astran_creds::session::LoginOutcome;
 use astran_creds::session::{LoginRequest, Session};
+use astran_creds::sts::Credentials;
 use astran_creds::values::{ProfileName, StsDuration};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Read, Write};
@@ -230,6 +231,9 @@ fn run_main() -> i32 {
         _ => "trace",
     };
     astran_creds::logging::init(&format!("astran_creds={default_level},warn"));
+    if let Some(code) = answer_from_the_file(&cli) {
+        return code;
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -252,6 +256,33 @@ fn run_main() -> i32 {
     // runtime's idle threads to wind down (the kernel closes the keyring's connection)
     std::mem::forget(rt);
     code
+}
+
+/// `credential-process` and `export` with fresh credentials in the credentials file (what
+/// they almost always find, being asked at every AWS CLI or SDK start): answered before a
+/// runtime or thread starts. Anything else (a renewal due, process mode, an error to say) goes
+/// the whole way, in `run`.
+fn answer_from_the_file(cli: &Cli) -> Option<i32> {
+    let (account, render): (_, &dyn Fn(&Credentials) -> Secret) = match &cli.command {
+        Command::CredentialProcess { account } => (account, &export::credential_process_json),
+        Command::Export { account, format } => {
+            let format = *format;
+            (account, &move |c| export::render(c, format.into()))
+        }
+        _ => return None,
+    };
+    let session = Session::from_env().ok()?;
+    let c = session.fresh_credentials_here(
+        account.as_deref(),
+        time::Duration::seconds(MIN_VALID_SECONDS),
+    )?;
+    Some(match write_stdout(render(&c).expose()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("astran-creds: {e}");
+            e.exit_code()
+        }
+    })
 }
 
 async fn run(cli: Cli) -> Result<i32> {

@@ -971,6 +971,31 @@ impl Session {
 
     /// Credentials valid for at least `min_valid`, refreshing first when needed (for
     /// `credential-process` and `export`).
+    /// The account's credentials when the credentials file holds them valid for `min_valid`
+    /// more, read on the calling thread (the CLI's `credential-process` and `export` answer a
+    /// cache hit so, before a runtime or any thread starts). `None` for anything else (process
+    /// mode, missing, expiring, any error): [`Session::credentials`] then decides and says why.
+    pub fn fresh_credentials_here(
+        &self,
+        account: Option<&str>,
+        min_valid: time::Duration,
+    ) -> Option<Credentials> {
+        let cfg = Config::load_effective(&self.config_path).ok()?;
+        let acct = cfg.account(&cfg.pick_name(account).ok()?).ok()?;
+        if acct.credential_mode != CredentialMode::Static {
+            return None;
+        }
+        let c = self
+            .credentials_file()
+            .ok()?
+            .read_credentials(&acct.profile)
+            .ok()??;
+        let now = self.clock.now();
+        c.expiration
+            .is_none_or(|e| e - now >= min_valid)
+            .then_some(c)
+    }
+
     pub async fn credentials(
         &self,
         account: Option<&str>,
@@ -1069,6 +1094,62 @@ pub fn pick_role(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_credentials_are_read_here_and_anything_else_is_left_to_the_whole_way() {
+        let d = tempfile::tempdir().unwrap();
+        let now = crate::clock::parse_rfc3339("2026-06-01T12:00:00Z").unwrap();
+        let session = Session::new(
+            d.path().join("config.toml"),
+            Arc::new(FallbackStore::new(Box::new(store::MemoryStore::default()))),
+            Arc::new(crate::clock::ManualClock::new(now)),
+        )
+        .with_credentials_file(d.path().join("credentials"));
+        let min = time::Duration::seconds(300);
+        assert!(
+            session.fresh_credentials_here(None, min).is_none(),
+            "no file"
+        );
+        let write = |expires: &str| {
+            let c = Credentials {
+                access_key_id: "ASIAFRESH".into(),
+                secret_access_key: Secret::new("S"),
+                session_token: Some(Secret::new("T")),
+                expiration: crate::clock::parse_rfc3339(expires),
+            };
+            let p = ProfileName::parse("astran").unwrap();
+            session
+                .credentials_file()
+                .unwrap()
+                .write_credentials(&p, &c)
+                .unwrap();
+        };
+        write("2026-06-01T13:00:00Z");
+        let c = session.fresh_credentials_here(None, min).expect("fresh");
+        assert_eq!(c.access_key_id, "ASIAFRESH");
+        // due for renewal (4 minutes left): the whole way, which renews
+        write("2026-06-01T12:04:00Z");
+        assert!(session.fresh_credentials_here(None, min).is_none());
+        // process mode keeps them in the keyring; a bad config is for the whole way to say
+        write("2026-06-01T13:00:00Z");
+        std::fs::write(
+            d.path().join("config.toml"),
+            "[accounts.default]\ncredential_mode = \"process\"\n",
+        )
+        .unwrap();
+        assert!(session.fresh_credentials_here(None, min).is_none());
+        std::fs::write(d.path().join("config.toml"), "[accounts.default\n").unwrap();
+        assert!(session.fresh_credentials_here(None, min).is_none());
+        // an account whose profile the file does not hold
+        std::fs::write(
+            d.path().join("config.toml"),
+            "[accounts.ops]\nprofile = \"ops\"\n",
+        )
+        .unwrap();
+        assert!(session.fresh_credentials_here(Some("ops"), min).is_none());
+        std::fs::write(d.path().join("config.toml"), "").unwrap();
+        assert!(session.fresh_credentials_here(None, min).is_some());
+    }
 
     #[test]
     fn role_choice() {
