@@ -533,12 +533,12 @@ impl Session {
                 acct.duration_seconds,
             )
             .await;
-        let (session_kept, password_kept) = early
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let creds = match creds {
             Ok(c) => c,
             Err(e) => {
+                let (session_kept, password_kept) = early
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 let (store, n) = (self.store.clone(), name.clone());
                 let undone = off_worker(move || {
                     let mut slots = Vec::new();
@@ -560,22 +560,32 @@ impl Session {
             }
         };
         // Nothing else is kept before STS has answered, so a refused login leaves the keyring
-        // as it found it. From here the keyring's changes (unless made above) and the files
-        // are independent, and all at once: the keyring's connection, session and look-ups
-        // were made while the IdP and STS answered (`prepare_login`).
-        let record = record.filter(|_| !session_kept);
-        let password = password.filter(|_| !password_kept);
+        // as it found it. From here the keyring's changes and the files are independent, and
+        // made at once: the files do not wait for the agent's changes to end (its keyring
+        // daemon's write may outlast STS), and what the agent did not make is made here, on
+        // the connection and session opened while the IdP and STS answered (`prepare_login`).
         let expires_at = creds.expiration.unwrap_or_else(|| self.clock.now());
+        let n = name.clone();
+        let keyring = async {
+            let (session_kept, password_kept) = early
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            let record = record.filter(|_| !session_kept);
+            let password = password.filter(|_| !password_kept);
+            if record.is_none() && password.is_none() {
+                return (None, None);
+            }
+            self.blocking(move |s| {
+                let saved = record.map(|rec| store::save_session(s, &n, &rec));
+                let password =
+                    password.map(|p| store::put(s, Slot::Password, &n, remember.then_some(&p)));
+                (saved, password)
+            })
+            .await
+        };
 
         // The files: the credentials, then the config. A failure to write the credentials
         // fails the login before the config is touched.
-        let n = name.clone();
-        let keyring = self.blocking(move |s| {
-            let saved = record.map(|rec| store::save_session(s, &n, &rec));
-            let password =
-                password.map(|p| store::put(s, Slot::Password, &n, remember.then_some(&p)));
-            (saved, password)
-        });
         let (config_current, aws_current) = current.await.unwrap_or((false, false));
         let update_config = move || {
             if config_current {
