@@ -217,6 +217,14 @@ fn main() {
 }
 
 fn run_main() -> i32 {
+    // `credential-process` runs at every AWS CLI and SDK start: its plain form is read
+    // without building clap's parser for every command (a third of its own time)
+    if let Some(account) = plain_credential_process(std::env::args_os().skip(1)) {
+        astran_creds::logging::init("astran_creds=warn,warn");
+        if let Some(code) = answer_from_the_file(&Command::CredentialProcess { account }) {
+            return code;
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -231,7 +239,7 @@ fn run_main() -> i32 {
         _ => "trace",
     };
     astran_creds::logging::init(&format!("astran_creds={default_level},warn"));
-    if let Some(code) = answer_from_the_file(&cli) {
+    if let Some(code) = answer_from_the_file(&cli.command) {
         return code;
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -262,8 +270,8 @@ fn run_main() -> i32 {
 /// they almost always find, being asked at every AWS CLI or SDK start): answered before a
 /// runtime or thread starts. Anything else (a renewal due, process mode, an error to say) goes
 /// the whole way, in `run`.
-fn answer_from_the_file(cli: &Cli) -> Option<i32> {
-    let (account, render): (_, &dyn Fn(&Credentials) -> Secret) = match &cli.command {
+fn answer_from_the_file(command: &Command) -> Option<i32> {
+    let (account, render): (_, &dyn Fn(&Credentials) -> Secret) = match command {
         Command::CredentialProcess { account } => (account, &export::credential_process_json),
         Command::Export { account, format } => {
             let format = *format;
@@ -283,6 +291,27 @@ fn answer_from_the_file(cli: &Cli) -> Option<i32> {
             e.exit_code()
         }
     })
+}
+
+/// `credential-process` alone or with `--account NAME` / `--account=NAME` and nothing else:
+/// the account asked for. Anything else (another command, `-v`, `--help`, a typo, a name
+/// clap would take for a flag) is `None`, for clap to read and answer.
+fn plain_credential_process(
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> Option<Option<String>> {
+    let args: Vec<std::ffi::OsString> = args.collect();
+    let args: Vec<&str> = args.iter().map(|a| a.to_str()).collect::<Option<_>>()?;
+    match args.as_slice() {
+        ["credential-process"] => Some(None),
+        ["credential-process", "--account", n] if !n.is_empty() && !n.starts_with('-') => {
+            Some(Some(n.to_string()))
+        }
+        ["credential-process", a] => a
+            .strip_prefix("--account=")
+            .filter(|n| !n.is_empty())
+            .map(|n| Some(n.to_string())),
+        _ => None,
+    }
 }
 
 async fn run(cli: Cli) -> Result<i32> {
