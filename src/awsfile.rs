@@ -168,13 +168,16 @@ impl AwsConfigFile {
     /// Write our sections; unless `force`, refuse a profile set up for something else
     /// (checked again under the lock).
     pub fn write(&self, ours: &OurProfile, force: bool) -> Result<()> {
-        let name = self.path.display().to_string();
-        update_text(&self.path, |old| {
-            if !force {
-                awsconfig::check(old, &ours.profile, &ours.account, &name)?;
-            }
-            Ok(awsconfig::apply(old, ours))
-        })
+        update_text(&self.path, |old| self.written(old, ours, force))
+    }
+
+    /// What [`AwsConfigFile::write`] makes of the text `old`.
+    fn written(&self, old: &str, ours: &OurProfile, force: bool) -> Result<String> {
+        if !force {
+            let name = self.path.display().to_string();
+            awsconfig::check(old, &ours.profile, &ours.account, &name)?;
+        }
+        Ok(awsconfig::apply(old, ours))
     }
 
     /// Whether [`AwsConfigFile::write`] would leave the file as it is now (read without the
@@ -183,10 +186,7 @@ impl AwsConfigFile {
         let current = || -> Result<bool> {
             let real = fsio::resolve(&self.path)?;
             let old = read_text(&real)?;
-            if !force {
-                awsconfig::check(&old, &ours.profile, &ours.account, "")?;
-            }
-            Ok(real.exists() && awsconfig::apply(&old, ours) == old)
+            Ok(real.exists() && self.written(&old, ours, force)? == old)
         };
         current().unwrap_or(false)
     }

@@ -583,8 +583,22 @@ impl Config {
     }
 }
 
-/// Apply `edit` to the account `name` in the file at `path`, keeping the file's comments
-/// and layout (toml_edit), creating the file (and its folder, 0700) when missing.
+/// The account `name` of the config `text` before and after `edit`: `None` when `edit`
+/// leaves it as it is in a file that exists (a missing or empty file is always written, with
+/// its header).
+fn edited_account(
+    text: &str,
+    path: &Path,
+    name: &AccountName,
+    edit: impl FnOnce(&mut AccountConfig),
+) -> Result<Option<(AccountConfig, AccountConfig)>> {
+    let cfg = Config::parse(text, path)?;
+    let before = cfg.accounts.get(name.as_str()).cloned().unwrap_or_default();
+    let mut after = before.clone();
+    edit(&mut after);
+    Ok((after != before || text.is_empty()).then_some((before, after)))
+}
+
 /// Whether [`update_account`] with `edit` would leave the file as it is now (read without the
 /// lock; any doubt is a no).
 pub fn account_edit_is_noop(
@@ -595,15 +609,11 @@ pub fn account_edit_is_noop(
     let Ok(Some(text)) = read_text(path) else {
         return false;
     };
-    let Ok(cfg) = Config::parse(&text, path) else {
-        return false;
-    };
-    let before = cfg.accounts.get(name.as_str()).cloned().unwrap_or_default();
-    let mut after = before.clone();
-    edit(&mut after);
-    after == before && !text.is_empty()
+    matches!(edited_account(&text, path, name, edit), Ok(None))
 }
 
+/// Apply `edit` to the account `name` in the file at `path`, keeping the file's comments
+/// and layout (toml_edit), creating the file (and its folder, 0700) when missing.
 pub fn update_account(
     path: &Path,
     name: &AccountName,
@@ -615,13 +625,9 @@ pub fn update_account(
     let _lock = FileLock::for_file(path)?;
     // a file that cannot be read (or is not UTF-8) is never written over
     let text = read_text(path)?.unwrap_or_default();
-    let cfg = Config::parse(&text, path)?;
-    let before = cfg.accounts.get(name.as_str()).cloned().unwrap_or_default();
-    let mut after = before.clone();
-    edit(&mut after);
-    if after == before && !text.is_empty() {
+    let Some((before, after)) = edited_account(&text, path, name, edit)? else {
         return Ok(());
-    }
+    };
     after
         .check()
         .map_err(|(key, e)| Error::config(format!("key `{key}` of account `{name}`: {e}")))?;

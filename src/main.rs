@@ -271,19 +271,9 @@ fn run_main() -> i32 {
 /// runtime or thread starts. Anything else (a renewal due, process mode, an error to say) goes
 /// the whole way, in `run`.
 fn answer_from_the_file(command: &Command) -> Option<i32> {
-    let (account, render): (_, &dyn Fn(&Credentials) -> Secret) = match command {
-        Command::CredentialProcess { account } => (account, &export::credential_process_json),
-        Command::Export { account, format } => {
-            let format = *format;
-            (account, &move |c| export::render(c, format.into()))
-        }
-        _ => return None,
-    };
+    let (account, render) = credentials_output(command)?;
     let session = Session::from_env().ok()?;
-    let c = session.fresh_credentials_here(
-        account.as_deref(),
-        time::Duration::seconds(MIN_VALID_SECONDS),
-    )?;
+    let c = session.fresh_credentials_here(account, time::Duration::seconds(MIN_VALID_SECONDS))?;
     Some(match write_stdout(render(&c).expose()) {
         Ok(()) => 0,
         Err(e) => {
@@ -291,6 +281,26 @@ fn answer_from_the_file(command: &Command) -> Option<i32> {
             e.exit_code()
         }
     })
+}
+
+/// The account a `credential-process` or `export` asks for, and how it prints the
+/// credentials; `None` for the other commands.
+type Render = Box<dyn Fn(&Credentials) -> Secret>;
+fn credentials_output(command: &Command) -> Option<(Option<&str>, Render)> {
+    match command {
+        Command::CredentialProcess { account } => Some((
+            account.as_deref(),
+            Box::new(export::credential_process_json),
+        )),
+        Command::Export { account, format } => {
+            let format = (*format).into();
+            Some((
+                account.as_deref(),
+                Box::new(move |c| export::render(c, format)),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// `credential-process` alone or with `--account NAME` / `--account=NAME` and nothing else:
@@ -479,23 +489,11 @@ async fn run(cli: Cli) -> Result<i32> {
             );
         }
         Command::Daemon { notify } => daemon(session, notify).await?,
-        Command::CredentialProcess { account } => {
-            let c = session
-                .credentials(
-                    account.as_deref(),
-                    time::Duration::seconds(MIN_VALID_SECONDS),
-                )
-                .await?;
-            write_stdout(export::credential_process_json(&c).expose())?;
-        }
-        Command::Export { account, format } => {
-            let c = session
-                .credentials(
-                    account.as_deref(),
-                    time::Duration::seconds(MIN_VALID_SECONDS),
-                )
-                .await?;
-            write_stdout(export::render(&c, format.into()).expose())?;
+        c @ (Command::CredentialProcess { .. } | Command::Export { .. }) => {
+            let (account, render) = credentials_output(&c).expect("a credentials command");
+            let min_valid = time::Duration::seconds(MIN_VALID_SECONDS);
+            let c = session.credentials(account, min_valid).await?;
+            write_stdout(render(&c).expose())?;
         }
         Command::Serve { account, port } => {
             let bound = serve::bind(port).await?;

@@ -979,8 +979,6 @@ impl Session {
         })
     }
 
-    /// Credentials valid for at least `min_valid`, refreshing first when needed (for
-    /// `credential-process` and `export`).
     /// The account's credentials when the credentials file holds them valid for `min_valid`
     /// more, read on the calling thread (the CLI's `credential-process` and `export` answer a
     /// cache hit so, before a runtime or any thread starts). `None` for anything else (process
@@ -1006,6 +1004,8 @@ impl Session {
             .then_some(c)
     }
 
+    /// Credentials valid for at least `min_valid`, refreshing first when needed (for
+    /// `credential-process` and `export`).
     pub async fn credentials(
         &self,
         account: Option<&str>,
