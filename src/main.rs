@@ -42,6 +42,8 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// each subcommand's arguments are built only when it is the one given (clap's `defer`)
+#[command(defer = true)]
 enum Command {
     /// Log in (with email and password, in the browser, or with a device code), assume the
     /// role, write the profile.

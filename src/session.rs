@@ -328,43 +328,65 @@ impl Session {
     /// is asked of the user or the IdP: a profile of the user's in `~/.aws/config` is not
     /// taken over, and `process` mode needs a keyring. `password`: a password login, which
     /// remembers or forgets the password at its end. One trip to a blocking thread (the
-    /// config, then `~/.aws/config`), which also starts the keyring's warm-up.
+    /// config, then `~/.aws/config`), which answers, then warms the keyring up.
     pub async fn prepare_login(&self, req: &LoginRequest, password: bool) -> Result<Account> {
         let (path, account, force) = (self.config_path.clone(), req.account.clone(), req.force);
         let (profile, duration) = (req.profile.clone(), req.duration_seconds);
         let (aws_config, store) = (self.aws_config_file()?, self.store.clone());
-        let acct = off_worker(move || -> Result<Account> {
-            let cfg = Config::load_effective(&path)?;
-            let name = cfg.pick_name(account.as_deref())?;
-            let mut acct = cfg.account(&name)?;
-            // the keyring's connection and session (a Diffie-Hellman exchange on both
-            // sides), and the lookup of the entries the login's end changes, are made while
-            // the user types and the IdP and STS answer, not after
-            let mut slots = vec![Slot::Session];
-            if password {
-                slots.push(Slot::Password);
+        // the account goes back as soon as it is checked; the same thread then warms the
+        // keyring up (no second thread started on the way to the password and the IdP)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let trip = tokio::task::spawn_blocking(move || {
+            let checked = (move || -> Result<(Account, Vec<Slot>)> {
+                let cfg = Config::load_effective(&path)?;
+                let name = cfg.pick_name(account.as_deref())?;
+                let mut acct = cfg.account(&name)?;
+                // the keyring's connection and session (a Diffie-Hellman exchange on both
+                // sides), and the lookup of the entries the login's end changes, are made while
+                // the user types and the IdP and STS answer, not after
+                let mut slots = vec![Slot::Session];
+                if password {
+                    slots.push(Slot::Password);
+                }
+                if acct.credential_mode == CredentialMode::Process {
+                    slots.push(Slot::Credentials);
+                }
+                if let Some(p) = profile {
+                    acct.profile = p;
+                }
+                if let Some(d) = duration {
+                    acct.duration_seconds = d;
+                }
+                let writes_config =
+                    acct.write_aws_config || acct.credential_mode == CredentialMode::Process;
+                if writes_config && !force {
+                    aws_config.check(&acct.profile, &acct.name)?;
+                }
+                Ok((acct, slots))
+            })();
+            match checked {
+                Ok((acct, slots)) => {
+                    let name = acct.name.to_string();
+                    let _ = tx.send(Ok(acct));
+                    store.warm_up(&name, &slots);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
             }
-            if acct.credential_mode == CredentialMode::Process {
-                slots.push(Slot::Credentials);
-            }
-            let n = name.to_string();
-            drop(tokio::task::spawn_blocking(move || {
-                store.warm_up(&n, &slots)
-            }));
-            if let Some(p) = profile {
-                acct.profile = p;
-            }
-            if let Some(d) = duration {
-                acct.duration_seconds = d;
-            }
-            let writes_config =
-                acct.write_aws_config || acct.credential_mode == CredentialMode::Process;
-            if writes_config && !force {
-                aws_config.check(&acct.profile, &acct.name)?;
-            }
-            Ok(acct)
-        })
-        .await?;
+        });
+        let acct = match rx.await {
+            Ok(r) => r?,
+            // the trip panicked before it answered
+            Err(_) => match trip.await {
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                _ => {
+                    return Err(Error::unavailable(
+                        "the login could not be prepared: this process is shutting down",
+                    ))
+                }
+            },
+        };
         if acct.credential_mode == CredentialMode::Process {
             if let Some(why) = self.store.degraded() {
                 return Err(Error::local_io(format!(

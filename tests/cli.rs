@@ -665,6 +665,39 @@ fn a_login_beside_a_running_owner_keeps_the_session_through_it() {
     }
 }
 
+/// The owner keeps the item it changed in place for the reads that follow (the reload after
+/// a login); another program deleting it meanwhile is noticed, not taken for a broken keyring.
+#[test]
+fn an_entry_deleted_behind_the_owner_is_looked_up_again() {
+    let env = Env::standard();
+    let _daemon = start_daemon(&env, None);
+    assert_ok(&env.login(&[]), "login");
+    assert_ok(&env.login(&[]), "second login (the item changed in place)");
+    assert_ok(
+        &secret_tool(
+            &[
+                "clear",
+                "service",
+                &env.keyring_service,
+                "username",
+                "session:default",
+            ],
+            None,
+        ),
+        "secret-tool clear",
+    );
+    assert!(keyring_session(&env).stdout.is_empty(), "deleted");
+    let o = env.login(&[]);
+    assert_ok(&o, "login after the deletion");
+    assert!(
+        !text(&o).1.contains("keyring"),
+        "no keyring trouble said: {}",
+        text(&o).1
+    );
+    let rec: serde_json::Value = serde_json::from_slice(&keyring_session(&env).stdout).unwrap();
+    assert_eq!(rec["email"], EMAIL, "the session is saved anew");
+}
+
 #[test]
 fn without_a_keyring_login_still_works_and_says_so() {
     let env = Env::standard().with_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");

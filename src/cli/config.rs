@@ -8,6 +8,8 @@ use clap::Subcommand;
 use serde::Serialize;
 
 #[derive(Subcommand, Debug)]
+// each subcommand's arguments are built only when it is the one given (clap's `defer`)
+#[command(defer = true)]
 pub enum ConfigCommand {
     /// Print the effective settings and where each came from.
     Show {

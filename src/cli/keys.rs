@@ -11,6 +11,8 @@ use clap::Subcommand;
 use std::io::IsTerminal;
 
 #[derive(Subcommand, Debug)]
+// each subcommand's arguments are built only when it is the one given (clap's `defer`)
+#[command(defer = true)]
 pub enum KeysCommand {
     /// Create a permanent access key (IAM CreateAccessKey) into its own profile
     /// (default `<profile>-permanent`).

@@ -60,9 +60,10 @@ struct Open {
     bus: Connection,
     session: OwnedObjectPath,
     key: [u8; 16],
-    /// What `warm_up` looked up ahead of the next calls, by entry user name: when, and the
-    /// matching items (none: known absent). Each is used once, and only for [`KNOWN_FOR`]
-    /// (in a long-lived owner, a look-up a client never followed with its change expires).
+    /// What `warm_up` or a read looked up ahead of the next calls, or the item a `set` just
+    /// changed in place, by entry user name: when, and the matching items (none: known
+    /// absent). Used only for [`KNOWN_FOR`] (in a long-lived owner, a look-up a client never
+    /// followed with its change expires); a read of an item gone since looks again.
     known: HashMap<String, (std::time::Instant, Found)>,
 }
 
@@ -125,6 +126,14 @@ fn unavailable(e: Failure) -> StoreError {
 
 type R<T> = std::result::Result<T, Failure>;
 
+/// The item asked about is not there (any more): deleted by another program since it was
+/// looked up.
+fn is_gone(e: &Failure) -> bool {
+    matches!(e, Failure::Bus(zbus::Error::MethodError(name, _, _))
+        if name.as_str() == "org.freedesktop.DBus.Error.UnknownObject"
+            || name.as_str() == "org.freedesktop.Secret.Error.NoSuchObject")
+}
+
 impl SecretServiceStore {
     pub fn new(service: String) -> Self {
         SecretServiceStore {
@@ -158,16 +167,21 @@ impl SecretServiceStore {
         ])
     }
 
-    /// The items of `user`: what `warm_up` or a read found, else a search. A change (`set`,
-    /// `delete`) uses up what was found; a read leaves it for the change that follows.
+    /// The items of `user`: what `warm_up`, a read or a `set` in place found, else a search.
+    /// A change (`set`, `delete`) uses up what was found (a `set` in place puts its item back);
+    /// a read leaves it for the change that follows. `fresh`: a search whatever is known.
     fn lookup(&self, o: &mut Open, user: &str, for_change: bool) -> R<Found> {
+        self.lookup_as(o, user, for_change, false)
+    }
+
+    fn lookup_as(&self, o: &mut Open, user: &str, for_change: bool, fresh: bool) -> R<Found> {
         let known = if for_change {
             o.known.remove(user)
         } else {
             o.known.get(user).cloned()
         };
         match known {
-            Some((at, f)) if at.elapsed() < KNOWN_FOR => Ok(f),
+            Some((at, f)) if at.elapsed() < KNOWN_FOR && !fresh => Ok(f),
             _ => {
                 let found = o.search(self.attributes(user))?;
                 if !for_change {
@@ -353,10 +367,17 @@ impl SecretStore for SecretServiceStore {
     fn get(&self, slot: Slot, account: &str) -> Result<Option<Secret>, StoreError> {
         let user = slot.user(account);
         let bytes = self.with(|o| {
-            let found = self.lookup(o, &user, false)?;
-            match o.first_unlocked(found)? {
-                Some(item) => o.get_secret(&item).map(Some),
-                None => Ok(None),
+            let read = |o: &mut Open, fresh: bool| {
+                let found = self.lookup_as(o, &user, false, fresh)?;
+                match o.first_unlocked(found)? {
+                    Some(item) => o.get_secret(&item).map(Some),
+                    None => Ok(None),
+                }
+            };
+            match read(o, false) {
+                // the item known is gone since (another program deleted it): look again
+                Err(e) if is_gone(&e) => read(o, true),
+                r => r,
             }
         })?;
         match bytes {
@@ -374,11 +395,19 @@ impl SecretStore for SecretServiceStore {
             let found = self.lookup(o, &user, true)?;
             if let Some(item) = o.first_unlocked(found)? {
                 match o.set_secret(&item, secret) {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => {
+                        // still the entry's item: the read that follows a change (an owner
+                        // reloading what a login handed it) goes straight to it
+                        let found = Found {
+                            unlocked: vec![item],
+                            locked: Vec::new(),
+                        };
+                        o.known
+                            .insert(user.clone(), (std::time::Instant::now(), found));
+                        return Ok(());
+                    }
                     // gone since it was looked up (another program): make it anew
-                    Err(Failure::Bus(zbus::Error::MethodError(name, _, _)))
-                        if name.as_str() == "org.freedesktop.DBus.Error.UnknownObject"
-                            || name.as_str() == "org.freedesktop.Secret.Error.NoSuchObject" => {}
+                    Err(e) if is_gone(&e) => {}
                     Err(e) => return Err(e),
                 }
             }
