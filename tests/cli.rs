@@ -694,6 +694,12 @@ fn an_entry_deleted_behind_the_owner_is_looked_up_again() {
         "no keyring trouble said: {}",
         text(&o).1
     );
+    // the agent made the change (the command did not fall back to a keyring of its own)
+    assert!(
+        !env.log_text().contains("did not change the keyring"),
+        "{}",
+        env.log_text()
+    );
     let rec: serde_json::Value = serde_json::from_slice(&keyring_session(&env).stdout).unwrap();
     assert_eq!(rec["email"], EMAIL, "the session is saved anew");
 }

@@ -127,10 +127,12 @@ fn unavailable(e: Failure) -> StoreError {
 type R<T> = std::result::Result<T, Failure>;
 
 /// The item asked about is not there (any more): deleted by another program since it was
-/// looked up.
+/// looked up. gnome-keyring says `UnknownMethod` ("Object does not exist at path …") for a
+/// spec method on an item path it no longer has.
 fn is_gone(e: &Failure) -> bool {
     matches!(e, Failure::Bus(zbus::Error::MethodError(name, _, _))
         if name.as_str() == "org.freedesktop.DBus.Error.UnknownObject"
+            || name.as_str() == "org.freedesktop.DBus.Error.UnknownMethod"
             || name.as_str() == "org.freedesktop.Secret.Error.NoSuchObject")
 }
 
