@@ -461,7 +461,11 @@ impl SecretStore for SecretServiceStore {
                 return Ok(());
             }
             for item in found.unlocked.iter().chain(found.locked.iter()) {
-                o.delete(item)?;
+                match o.delete(item) {
+                    // gone since it was looked up (another program): deleted all the same
+                    Err(e) if is_gone(&e) => {}
+                    r => r?,
+                }
             }
             Ok(())
         })
