@@ -4,8 +4,8 @@
 # the session is saved in the Secret Service. Two phases: the command alone (no agent runs:
 # it opens its own keyring session), then with the session's owner running as on a desktop
 # (`astran-creds daemon` of the last build given: the tray agent's owner code, without the
-# icon), which holds the keyring open. Then the servers' own time for the same two requests
-# (bench/servers.py). Interleaves the builds given as LABEL=DIR (DIR holds astran-creds) and
+# icon), which holds the keyring open and makes the command's login for it. Then the
+# servers' own time for the same two requests (bench/servers.py). Interleaves the builds given as LABEL=DIR (DIR holds astran-creds) and
 # writes the samples, in ms, to $OUT/keyring-LABEL (alone), $OUT/keyring-owner-LABEL (owner
 # running) and $OUT/servers.
 #
@@ -45,8 +45,8 @@ owner=$!
 for _ in $(seq 100); do [ -S "$XDG_RUNTIME_DIR/astran-tray/agent.sock" ] && break; sleep 0.05; done
 for a in "$@"; do login "${a#*=}"; done # warm-up: the owner's keyring session opens here
 printf 'PASSWORD123\n' | RUST_LOG=astran_creds=debug "${last#*=}/astran-creds" login --email demo@astran.io \
-  --password-stdin 2>&1 >/dev/null | grep -q "go through the running agent" \
-  || echo "warning: ${last%%=*} did not hand its keyring changes to the running owner" >&2
+  --password-stdin 2>&1 >/dev/null | grep -q "the login is made by the running agent" \
+  || echo "warning: ${last%%=*} did not have the running owner make its login" >&2
 phase keyring-owner "$@"
 kill "$owner"; wait "$owner" 2>/dev/null || true
 python3 bench/servers.py "$RUNS" | awk '{print $2}' >>"$OUT/servers"

@@ -195,7 +195,7 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
   echo
   echo "| # | what | result | goal | |"
   echo "|---|---|---|---|---|"
-  echo "| 1 | \`astran-creds login\` → profile written, **as a desktop runs it**: gnome-keyring unlocked (Secret Service) and the session's owner running (\`astran-creds daemon\`, the tray agent's owner code), which keeps the session in the keyring it holds open | $(stats "$S/keyring-owner-ours") | ≤ servers + 5 ms | $(ok "$km <= $sm + 5") |"
+  echo "| 1 | \`astran-creds login\` → profile written, **as a desktop runs it**: gnome-keyring unlocked (Secret Service) and the session's owner running (\`astran-creds daemon\`, the tray agent's owner code), which makes the command's login for it (the same files and environment) with the keyring it holds open | $(stats "$S/keyring-owner-ours") | ≤ servers + 5 ms | $(ok "$km <= $sm + 5") |"
   echo "| 1 | the servers' own time: the password grant and AssumeRoleWithWebIdentity alone, new connections, timed in one process (\`bench/servers.py\`) | $(stats "$S/servers") | | |"
   echo "| 1 | our overhead above the servers (medians) | $over ms | ≤ 5 ms | $(ok "$over <= 5") |"
   echo "| 1 | \`astran-creds login\` with gnome-keyring and **no agent running** (the command opens its own keyring session: a Diffie-Hellman exchange on both sides) | $(stats "$S/keyring-ours") | | |"

@@ -220,6 +220,118 @@ fn typed_reply<T: DeserializeOwned>(line: &str) -> Result<T> {
     reply.into_typed()
 }
 
+/// A blocking connection to this user's owner (another user's socket is refused).
+#[cfg(target_os = "linux")]
+fn connect_blocking(path: &Path) -> Result<std::os::unix::net::UnixStream> {
+    let unavailable = |e: std::io::Error| Error::io("cannot talk to the agent", e);
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(unavailable)?;
+    let peer = rustix::net::sockopt::socket_peercred(&stream).map_err(|e| unavailable(e.into()))?;
+    if peer.uid.as_raw() != crate::paths::uid() {
+        return Err(Error::unavailable(format!(
+            "the control socket {} is another user's",
+            path.display()
+        )));
+    }
+    Ok(stream)
+}
+
+/// One request and its reply on a blocking connection.
+#[cfg(target_os = "linux")]
+fn exchange_blocking<T: DeserializeOwned>(
+    stream: &std::os::unix::net::UnixStream,
+    req: &Request,
+    timeout: Duration,
+) -> Result<T> {
+    use std::io::{BufRead, Write};
+    let unavailable = |e: std::io::Error| Error::io("cannot talk to the agent", e);
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(unavailable)?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(unavailable)?;
+    let mut out = stream;
+    out.write_all(request_line(req)?.as_bytes())
+        .map_err(unavailable)?;
+    let mut reply = zeroize::Zeroizing::new(String::new());
+    std::io::BufReader::new(stream)
+        .read_line(&mut reply)
+        .map_err(unavailable)?;
+    typed_reply(&reply)
+}
+
+/// A command's password login made by the running owner, when its setup is the command's
+/// (`Session::setup_fingerprint`): a warm process with its keyring open makes it, the command
+/// only asks for the password and says the outcome. Blocking: the command starts no runtime
+/// for it.
+#[cfg(target_os = "linux")]
+pub struct OwnerLogin {
+    path: PathBuf,
+    setup: String,
+}
+
+#[cfg(target_os = "linux")]
+impl OwnerLogin {
+    pub fn new(setup: String) -> Self {
+        OwnerLogin {
+            path: crate::paths::control_socket(),
+            setup,
+        }
+    }
+
+    /// The account checked by the owner (`login_check`) before the password is asked for.
+    /// Any failure, a refusal among them, means: log in here, which says it again if it is
+    /// the account's.
+    pub fn check(
+        &self,
+        account: Option<String>,
+        profile: Option<crate::values::ProfileName>,
+        duration_seconds: Option<u32>,
+        force: bool,
+    ) -> Result<crate::protocol::LoginChecked> {
+        let req = Request::LoginCheck {
+            setup: self.setup.clone(),
+            account,
+            profile,
+            duration_seconds,
+            force,
+        };
+        exchange_blocking(&connect_blocking(&self.path)?, &req, Duration::from_secs(5))
+    }
+
+    /// The login (`login` with the setup). `Err(None)`: the owner could not be reached, so
+    /// nothing was asked of it and the command makes the login itself; `Err(Some(e))`: the
+    /// login's error, as the owner said it.
+    pub fn login(
+        &self,
+        req: crate::session::LoginRequest,
+    ) -> std::result::Result<LoginOutcome, Option<Error>> {
+        let stream = connect_blocking(&self.path).map_err(|e| {
+            log::debug!("the running agent is gone ({e}); logging in here");
+            None
+        })?;
+        let email = req
+            .email
+            .ok_or_else(|| Some(Error::config("no email for the login")))?;
+        let password = req
+            .password
+            .ok_or_else(|| Some(Error::config("no password given")))?;
+        let req = Request::Login {
+            account: req.account,
+            email,
+            password,
+            role_arn: req.role_arn,
+            remember_password: req.remember_password,
+            profile: req.profile,
+            duration_seconds: req.duration_seconds.map(|d| d.seconds()),
+            force: req.force,
+            setup: Some(self.setup.clone()),
+        };
+        // the owner's HTTP timeouts end a hung IdP or STS; this only ends a hung owner
+        exchange_blocking(&stream, &req, Duration::from_secs(600)).map_err(Some)
+    }
+}
+
 /// The running owner's keyring, for a short command's changes (`store::Delegate`): the owner
 /// holds its keyring session open, so the command opens none of its own. Blocking (the store
 /// is called from blocking threads); only an owner of this user, and only the keyring the
@@ -238,31 +350,7 @@ impl OwnerKeyring {
     }
 
     fn ask<T: DeserializeOwned>(&self, req: &Request, timeout: Duration) -> Result<T> {
-        use std::io::{BufRead, Write};
-        let unavailable = |e: std::io::Error| Error::io("cannot talk to the agent", e);
-        let stream = std::os::unix::net::UnixStream::connect(&self.path).map_err(unavailable)?;
-        let peer =
-            rustix::net::sockopt::socket_peercred(&stream).map_err(|e| unavailable(e.into()))?;
-        if peer.uid.as_raw() != crate::paths::uid() {
-            return Err(Error::unavailable(format!(
-                "the control socket {} is another user's",
-                self.path.display()
-            )));
-        }
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(unavailable)?;
-        stream
-            .set_write_timeout(Some(timeout))
-            .map_err(unavailable)?;
-        (&stream)
-            .write_all(request_line(req)?.as_bytes())
-            .map_err(unavailable)?;
-        let mut reply = String::new();
-        std::io::BufReader::new(&stream)
-            .read_line(&mut reply)
-            .map_err(unavailable)?;
-        typed_reply(&reply)
+        exchange_blocking(&connect_blocking(&self.path)?, req, timeout)
     }
 
     /// A keyring request about `account`, answered `{}`; any failure is the keyring's being

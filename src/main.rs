@@ -196,6 +196,11 @@ enum NotifyTo {
 /// What every login prints, after telling a running owner.
 async fn logged_in(out: LoginOutcome) -> Result<i32> {
     tell_owner().await;
+    say_logged_in(&out);
+    Ok(0)
+}
+
+fn say_logged_in(out: &LoginOutcome) {
     if let Some(why) = &out.keyring_unavailable {
         eprintln!(
             "astran-creds: warning: no keyring service is reachable ({why}); the login session was not saved, so `refresh` and `daemon` will need a new login"
@@ -207,7 +212,107 @@ async fn logged_in(out: LoginOutcome) -> Result<i32> {
         out.role_arn,
         astran_creds::clock::rfc3339(out.expires_at)
     );
-    Ok(0)
+}
+
+/// A password login made by the running owner (the tray agent or `astran-creds daemon`) when
+/// its setup is this command's: a warm process with the keyring open makes it, this one
+/// only asks for the password and says the outcome, with no runtime of its own.
+#[cfg(target_os = "linux")]
+enum ByOwner {
+    /// Made (or refused) there: the exit code.
+    Done(i32),
+    /// To be made here, with the email and password if they were asked for already.
+    Here(Option<(String, Secret)>),
+}
+
+#[cfg(target_os = "linux")]
+fn login_by_owner(command: &Command) -> ByOwner {
+    let Command::Login {
+        account,
+        email,
+        password_stdin,
+        profile,
+        duration,
+        role_arn,
+        force,
+        browser: false,
+        device: false,
+        no_browser: false,
+    } = command
+    else {
+        return ByOwner::Here(None);
+    };
+    // a wrong value is said by the whole way, as ever
+    let (Ok(profile), Ok(duration)) = (
+        profile.as_deref().map(ProfileName::parse).transpose(),
+        duration.map(StsDuration::new).transpose(),
+    ) else {
+        return ByOwner::Here(None);
+    };
+    let Some(setup) = Session::from_env().and_then(|s| s.setup_fingerprint()).ok() else {
+        return ByOwner::Here(None);
+    };
+    let owner = astran_creds::control::OwnerLogin::new(setup);
+    // the owner checks the account before the password is asked for, as a login here does;
+    // any refusal is said again, by the login here
+    let checked = match owner.check(
+        account.clone(),
+        profile.clone(),
+        duration.map(|d| d.seconds()),
+        *force,
+    ) {
+        Ok(c) if c.auth == AuthKind::Password => c,
+        Ok(_) => return ByOwner::Here(None),
+        Err(e) => {
+            log::debug!("no running agent makes this login ({e}); logging in here");
+            return ByOwner::Here(None);
+        }
+    };
+    let (email, password) =
+        match ask_email_and_password(email.clone().or(checked.email), *password_stdin) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("astran-creds: {e}");
+                return ByOwner::Done(e.exit_code());
+            }
+        };
+    log::debug!("the login is made by the running agent");
+    let req = LoginRequest {
+        account: Some(checked.account.to_string()),
+        email: Some(email.clone()),
+        password: Some(password.clone()),
+        profile,
+        duration_seconds: duration,
+        role_arn: role_arn.clone(),
+        force: *force,
+        ..Default::default()
+    };
+    match owner.login(req) {
+        Ok(out) => {
+            say_logged_in(&out);
+            ByOwner::Done(0)
+        }
+        Err(Some(e)) => {
+            eprintln!("astran-creds: {e}");
+            ByOwner::Done(e.exit_code())
+        }
+        Err(None) => ByOwner::Here(Some((email, password))),
+    }
+}
+
+/// The email (asked for when neither the command line nor the account gives one), then the
+/// password (standard input or the terminal).
+fn ask_email_and_password(email: Option<String>, password_stdin: bool) -> Result<(String, Secret)> {
+    let email = match email {
+        Some(e) => e,
+        None => prompt_line("Email: ")?,
+    };
+    let password = if password_stdin {
+        read_stdin_password()?
+    } else {
+        prompt_password(&email)?
+    };
+    Ok((email, password))
 }
 
 /// Credentials handed out by `credential-process`/`export` are renewed first when fewer
@@ -244,6 +349,13 @@ fn run_main() -> i32 {
     if let Some(code) = answer_from_the_file(&cli.command) {
         return code;
     }
+    #[cfg(target_os = "linux")]
+    let typed = match login_by_owner(&cli.command) {
+        ByOwner::Done(code) => return code,
+        ByOwner::Here(typed) => typed,
+    };
+    #[cfg(not(target_os = "linux"))]
+    let typed = None;
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -254,7 +366,7 @@ fn run_main() -> i32 {
             return 1;
         }
     };
-    let code = match rt.block_on(run(cli)) {
+    let code = match rt.block_on(run(cli, typed)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("astran-creds: {e}");
@@ -326,7 +438,7 @@ fn plain_credential_process(
     }
 }
 
-async fn run(cli: Cli) -> Result<i32> {
+async fn run(cli: Cli, typed: Option<(String, Secret)>) -> Result<i32> {
     let session = Arc::new(Session::from_env()?);
     // a login's or logout's keyring changes (nothing it reads) go through a running agent
     // holding the same keyring open, when there is one: no keyring session of its own
@@ -377,14 +489,13 @@ async fn run(cli: Cli) -> Result<i32> {
                 let out = login_cli::interactive(&session, req, auth, !no_browser).await?;
                 return logged_in(out).await;
             };
-            let email = match req.email.clone().or(acct.email.clone()) {
-                Some(e) => e,
-                None => prompt_line("Email: ")?,
-            };
-            let password = if password_stdin {
-                read_stdin_password()?
-            } else {
-                prompt_password(&email)?
+            let (email, password) = match typed {
+                // asked for already, for a running agent that then could not be reached
+                Some(t) => t,
+                None => ask_email_and_password(
+                    req.email.clone().or(acct.email.clone()),
+                    password_stdin,
+                )?,
             };
             let req = LoginRequest {
                 email: Some(email),

@@ -21,14 +21,14 @@ use crate::events::EventKind;
 use crate::login::LoginPrompt;
 use crate::notify::{Notice, NoticeKind, Notifier};
 use crate::protocol::{
-    Done, EventsReport, LoggedOut, LoginBegun, Overview, Pong, Request, Response, Settings,
-    StatusReport, WindowKind, STATUS_VERSION,
+    Done, EventsReport, LoggedOut, LoginBegun, LoginChecked, Overview, Pong, Request, Response,
+    Settings, StatusReport, WindowKind, STATUS_VERSION,
 };
 use crate::scheduler::{Scheduler, Snapshot};
 use crate::secret::Secret;
 use crate::session::{LoginOutcome, LoginRequest, Session};
 use crate::state::Overlay;
-use crate::values::{AccountName, ProfileName};
+use crate::values::{AccountName, ProfileName, StsDuration};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
@@ -36,6 +36,17 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
+
+/// A command's login is made here only when its setup is this owner's: the same files, the
+/// same keyring, the same environment (`Session::setup_fingerprint`).
+fn same_setup(s: &Session, setup: &str) -> Result<()> {
+    if s.setup_fingerprint()? != setup {
+        return Err(Error::unavailable(
+            "this agent's files, keyring or environment are not the command's; the command logs in itself",
+        ));
+    }
+    Ok(())
+}
 
 /// Called after each successful login through the socket.
 pub type OnLogin = Box<dyn Fn(&LoginOutcome) + Send + Sync>;
@@ -424,26 +435,57 @@ impl SessionHandler {
                     .await?;
                 Ok(Response::Status(StatusReport::new(out)))
             }
+            Request::LoginCheck {
+                setup,
+                account,
+                profile,
+                duration_seconds,
+                force,
+            } => {
+                same_setup(s, &setup)?;
+                let req = LoginRequest {
+                    account,
+                    profile,
+                    duration_seconds: duration_seconds.map(StsDuration::new).transpose()?,
+                    force,
+                    ..Default::default()
+                };
+                let acct = s.prepare_login(&req, true).await?;
+                Ok(Response::LoginChecked(LoginChecked {
+                    account: acct.name,
+                    auth: acct.auth,
+                    email: acct.email,
+                }))
+            }
             Request::Login {
                 account,
                 email,
                 password,
                 role_arn,
                 remember_password,
+                profile,
+                duration_seconds,
+                force,
+                setup,
             } => {
-                let r = s
-                    .login(LoginRequest {
-                        account,
-                        email: Some(email),
-                        password: Some(password),
-                        role_arn,
-                        remember_password,
-                        ..Default::default()
-                    })
-                    .await;
+                if let Some(setup) = &setup {
+                    same_setup(s, setup)?;
+                }
+                let req = LoginRequest {
+                    account,
+                    email: Some(email),
+                    password: Some(password),
+                    role_arn,
+                    remember_password,
+                    profile,
+                    duration_seconds: duration_seconds.map(StsDuration::new).transpose()?,
+                    force,
+                };
+                let r = s.login(req).await;
                 self.wake.notify_one();
                 let o = r?;
-                if let Some(f) = &self.hooks.on_login {
+                // a command's login is said by the command
+                if let (Some(f), None) = (&self.hooks.on_login, &setup) {
                     f(&o);
                 }
                 Ok(Response::Login(o))

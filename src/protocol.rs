@@ -3,7 +3,7 @@
 //! Each request has one typed reply, shared by the server, the CLI and the window; errors
 //! cross as `{kind, message, roles}` and come back as the same [`Error`].
 //!
-//! Requests: `{"cmd":"ping"}`, `status`, `login`, `refresh`, `logout`, `reload`,
+//! Requests: `{"cmd":"ping"}`, `status`, `login_check`, `login`, `refresh`, `logout`, `reload`,
 //! `get_settings`, `save_settings`, `show_login`, `keys_list`, `keys_create`, `keys_rotate`,
 //! `keys_delete`, `login_begin`, `login_wait`, `login_cancel`, `overview`, `events`, `show`,
 //! `copy_export`, `keyring_change`, `keyring_undo`. Replies: `{"ok":true,"result":…}` or
@@ -18,7 +18,7 @@ use crate::secret::Secret;
 use crate::session::{LoginOutcome, RefreshOutcome};
 use crate::state::AccountStatus;
 use crate::store::Slot;
-use crate::values::AccountName;
+use crate::values::{AccountName, ProfileName};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -43,6 +43,35 @@ pub enum Request {
         role_arn: Option<String>,
         #[serde(default)]
         remember_password: Option<bool>,
+        /// `astran-creds login --profile`: the account's profile for this login and after.
+        #[serde(default)]
+        profile: Option<ProfileName>,
+        /// `--duration`: checked here as on the command line.
+        #[serde(default)]
+        duration_seconds: Option<u32>,
+        /// `--force`: take over our profile's lines in `~/.aws/config`.
+        #[serde(default)]
+        force: bool,
+        /// A command's login, made here for it: its setup
+        /// (`Session::setup_fingerprint`), which must be this owner's, else the login is
+        /// refused (`unavailable`) and the command makes it itself. The command says the
+        /// outcome; the tray's "logged in" hook is not called.
+        #[serde(default)]
+        setup: Option<String>,
+    },
+    /// A command's check of a password login before it asks for the password
+    /// (`Session::prepare_login`, here): refused (`unavailable`) unless its setup is this
+    /// owner's. The reply is `login_checked`'s.
+    LoginCheck {
+        setup: String,
+        #[serde(default)]
+        account: Option<String>,
+        #[serde(default)]
+        profile: Option<ProfileName>,
+        #[serde(default)]
+        duration_seconds: Option<u32>,
+        #[serde(default)]
+        force: bool,
     },
     Refresh {
         #[serde(default)]
@@ -228,6 +257,17 @@ pub struct LoginBegun {
     pub qr_svg: Option<String>,
 }
 
+/// `login_check`'s reply: the account as this login will use it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoginChecked {
+    pub account: AccountName,
+    /// How the account logs in: only a password login is made through `login`.
+    pub auth: AuthKind,
+    /// The account's email, if it has one (else the command asks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
 /// `ping`'s reply.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Pong {
@@ -319,6 +359,7 @@ pub enum Response {
     KeyWritten(KeyWritten),
     KeyDeleted(KeyDeleted),
     LoginBegun(LoginBegun),
+    LoginChecked(LoginChecked),
     Overview(Box<Overview>),
     Events(EventsReport),
 }

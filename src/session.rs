@@ -122,6 +122,23 @@ pub(crate) async fn off_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send +
     }
 }
 
+/// Polls `f` until its request is out (twice at most, the I/O driver turned between: the
+/// connect, then the write), so that what the caller starts next does not delay it; its
+/// output if it is already done.
+async fn sent<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    use std::task::Poll;
+    for turn in 0..2 {
+        if turn > 0 {
+            tokio::task::yield_now().await;
+        }
+        let polled = std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx)));
+        if let Poll::Ready(out) = polled.await {
+            return Some(out);
+        }
+    }
+    None
+}
+
 impl Session {
     pub fn new(config_path: PathBuf, store: Arc<FallbackStore>, clock: Arc<dyn Clock>) -> Self {
         Session {
@@ -151,6 +168,65 @@ impl Session {
             Arc::new(FallbackStore::system()),
             Arc::new(SystemClock),
         ))
+    }
+
+    /// What decides where and how this process logs in, as a digest: its config, credentials
+    /// and `~/.aws/config` paths, its keyring, and the environment the core and its HTTP
+    /// client read (every `ASTRAN_` variable but the socket's and the log's, the CA bundle,
+    /// the proxies). Two processes with the same setup make the same login, so a command
+    /// may have the running owner make its login (`login_check`, `login`); the values
+    /// themselves (a proxy's URL may hold a password) never leave the process.
+    pub fn setup_fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        const HTTP_VARS: &[&str] = &[
+            "AWS_CA_BUNDLE",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+        ];
+        const NOT_THE_LOGINS: &[&str] = &["ASTRAN_CONTROL_SOCKET", "ASTRAN_LOG_FILE"];
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+            .filter(|(k, _)| {
+                let k = k.to_string_lossy();
+                (k.starts_with("ASTRAN_") && !NOT_THE_LOGINS.contains(&k.as_ref()))
+                    || HTTP_VARS.contains(&k.as_ref())
+            })
+            .collect();
+        env.sort();
+        let mut h = Sha256::new();
+        let mut part = |name: &str, value: &[u8]| {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            h.update((value.len() as u64).to_le_bytes());
+            h.update(value);
+        };
+        part("config", self.config_path.as_os_str().as_encoded_bytes());
+        part(
+            "credentials",
+            self.credentials_file()?.path.as_os_str().as_encoded_bytes(),
+        );
+        part(
+            "aws_config",
+            self.aws_config_file()?.path.as_os_str().as_encoded_bytes(),
+        );
+        part(
+            "keyring",
+            self.store.identity().unwrap_or_default().as_bytes(),
+        );
+        for (k, v) in &env {
+            part(&k.to_string_lossy(), v.as_encoded_bytes());
+        }
+        Ok(h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>())
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -480,19 +556,29 @@ impl Session {
             sts_endpoint: sts_endpoint.clone(),
             offline: tokens.offline,
         });
-        // A running agent holding the keyring open (`store::Delegate`) makes the login's
-        // keyring changes (the session, the password remembered or forgotten) while STS
-        // answers, keeping what they replace (never sent back) to put back if STS refuses: the
-        // keyring daemon's file write is then off the critical path, and so is the agent's
-        // look-up of the entries (made then, not while the IdP answers: CPU the IdP wants).
-        // Without one, the changes are made only after STS has answered, beside the files.
+        // The login's keyring changes (the session, the password remembered or forgotten)
+        // are made while STS answers, by a running agent holding the keyring open
+        // (`store::Delegate`) when there is one, else here; what they replace is kept (never
+        // sent back) to put back if STS refuses. The keyring daemon's file write is then off
+        // the critical path, and so is the look-up of the entries (made then, not while the
+        // IdP answers: CPU the IdP wants). Without a reachable keyring the changes are made
+        // after STS has answered, beside the files (in memory).
+        // STS's request goes out first: what starts beside it below (the keyring's changes,
+        // the look at the config) then takes no CPU before it is sent
+        let (sts_role, sts_email) = (role.clone(), email.clone());
+        let mut sts = std::pin::pin!(self.assume(
+            &http,
+            &sts_endpoint,
+            &sts_role,
+            &sts_email,
+            &tokens,
+            acct.duration_seconds,
+        ));
+        let sts_done = sent(&mut sts).await;
         let remember = req.remember_password.unwrap_or(acct.remember_password);
         let session_json = record.as_ref().map(store::session_json).transpose()?;
         let (store, n, pw) = (self.store.clone(), name.clone(), password.clone());
         let early = tokio::task::spawn_blocking(move || {
-            if !store.delegating() {
-                return (false, false);
-            }
             let session = match &session_json {
                 Some(json) => store.set_undoable(Slot::Session, &n, Some(json)).is_some(),
                 None => true,
@@ -545,16 +631,10 @@ impl Session {
             let aws = static_aws.is_some_and(|ours| aws_file.is_current(&ours, force));
             (config, aws)
         });
-        let creds = self
-            .assume(
-                &http,
-                &sts_endpoint,
-                &role,
-                &email,
-                &tokens,
-                acct.duration_seconds,
-            )
-            .await;
+        let creds = match sts_done {
+            Some(r) => r,
+            None => sts.await,
+        };
         let creds = match creds {
             Ok(c) => c,
             Err(e) => {
@@ -570,9 +650,7 @@ impl Session {
                     if password_kept && password.is_some() {
                         slots.push(Slot::Password);
                     }
-                    slots
-                        .into_iter()
-                        .try_for_each(|slot| store.undo_delegated(slot, &n))
+                    slots.into_iter().try_for_each(|slot| store.undo(slot, &n))
                 })
                 .await;
                 if let Err(ue) = undone {

@@ -326,17 +326,29 @@ impl FallbackStore {
         matches!(*self.routed(), Route::There(..))
     }
 
-    /// An undoable set (`Some`) or delete (`None`) through the delegate: `None` when there is
-    /// none, or it failed (then later changes are made here, and this one is the caller's).
+    /// An undoable set (`Some`) or delete (`None`), made before the caller knows it stands (a
+    /// login's, while STS answers): through the delegate when there is one, else in this
+    /// process's keyring, what it replaced kept here for [`FallbackStore::undo`]. `None`: not
+    /// made (no keyring reachable, or it failed), so the change is the caller's to make
+    /// later, the usual way.
     pub fn set_undoable(&self, slot: Slot, account: &str, value: Option<&Secret>) -> Option<()> {
-        self.delegated(slot, account, value, true)
+        if let Some(done) = self.delegated(slot, account, value, true) {
+            return Some(done);
+        }
+        match self.change_in_keyring(slot, account, value, true) {
+            Ok(()) => Some(()),
+            Err(e) => {
+                log::debug!("the keyring's change waits for the end of the login ({e})");
+                None
+            }
+        }
     }
 
-    /// Undo a `set_undoable` that succeeded.
-    pub fn undo_delegated(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
+    /// Put back what a `set_undoable` that was made replaced.
+    pub fn undo(&self, slot: Slot, account: &str) -> Result<(), StoreError> {
         match &*self.routed() {
             Route::There(d, id) => d.undo(id, slot, account),
-            _ => Ok(()),
+            _ => self.undo_in_keyring(slot, account),
         }
     }
 
@@ -675,6 +687,28 @@ mod tests {
         assert_eq!(s.get(Slot::Session, "x").unwrap().unwrap().expose(), "b");
     }
 
+    /// Without a delegate, a login's early change is made in this process's keyring and put
+    /// back here; with the keyring out of reach it is not made at all (the login's end
+    /// keeps the session in memory instead).
+    #[test]
+    fn an_early_change_without_a_delegate_is_made_and_undone_here() {
+        let s = FallbackStore::new(Box::new(Named(MemoryStore::default())));
+        s.set(Slot::Session, "a", &Secret::new("old")).unwrap();
+        assert_eq!(
+            s.set_undoable(Slot::Session, "a", Some(&Secret::new("new"))),
+            Some(())
+        );
+        assert_eq!(s.get(Slot::Session, "a").unwrap().unwrap().expose(), "new");
+        s.undo(Slot::Session, "a").unwrap();
+        assert_eq!(s.get(Slot::Session, "a").unwrap().unwrap().expose(), "old");
+        let broken = FallbackStore::new(Box::new(Broken));
+        assert_eq!(
+            broken.set_undoable(Slot::Session, "a", Some(&Secret::new("new"))),
+            None
+        );
+        assert!(broken.undo(Slot::Session, "a").is_ok());
+    }
+
     #[test]
     fn changes_go_through_an_owner_holding_the_same_keyring() {
         let owner = Owner {
@@ -699,7 +733,7 @@ mod tests {
         assert!(s.get(Slot::Session, "a").unwrap().is_none(), "not here");
         // an undoable change, undone there
         assert_eq!(s.set_undoable(Slot::Session, "a", None), Some(()));
-        s.undo_delegated(Slot::Session, "a").unwrap();
+        s.undo(Slot::Session, "a").unwrap();
         assert_eq!(
             *owner.asked.lock().unwrap(),
             [
@@ -718,7 +752,14 @@ mod tests {
         };
         let s = FallbackStore::new(Box::new(Named(MemoryStore::default())));
         s.offer_delegate(Box::new(failing.clone()));
-        assert_eq!(s.set_undoable(Slot::Session, "a", None), None);
+        s.set(Slot::Session, "a", &Secret::new("w")).unwrap();
+        assert_eq!(
+            s.set_undoable(Slot::Session, "a", Some(&Secret::new("v"))),
+            Some(())
+        );
+        assert_eq!(s.get(Slot::Session, "a").unwrap().unwrap().expose(), "v");
+        s.undo(Slot::Session, "a").unwrap();
+        assert_eq!(s.get(Slot::Session, "a").unwrap().unwrap().expose(), "w");
         s.set(Slot::Session, "a", &Secret::new("y")).unwrap();
         s.set(Slot::Session, "a", &Secret::new("z")).unwrap();
         assert_eq!(s.get(Slot::Session, "a").unwrap().unwrap().expose(), "z");

@@ -616,24 +616,34 @@ fn a_login_that_sts_fails_leaves_the_keyring_as_it_was() {
     );
 }
 
-/// On a desktop the agent holds the keyring open: a login's keyring changes go through it (no
-/// keyring session of the command's own), and land in gnome-keyring all the same. An agent
-/// whose secrets are elsewhere (here in memory) is not asked; the command keeps the session
-/// itself.
+/// On a desktop the agent holds the keyring open: a login is made by it (the command opens no
+/// keyring session and starts no runtime of its own), a logout's keyring changes go through it,
+/// and both land in gnome-keyring all the same. An agent whose secrets are elsewhere (here in
+/// memory) is another setup: the command logs in and keeps the session itself.
 #[test]
-fn a_login_beside_a_running_owner_keeps_the_session_through_it() {
+fn a_login_beside_a_running_owner_is_made_by_it() {
+    let made = "the login is made by the running agent";
     let through = "the keyring's changes go through the running agent";
-    for (owner_keyring, delegated) in [(None, true), (Some("none"), false)] {
+    for (owner_keyring, by_owner) in [(None, true), (Some("none"), false)] {
         let env = Env::standard();
         let _daemon = start_daemon(&env, owner_keyring.map(|k| ("ASTRAN_KEYRING", k)));
-        // the command's own log lines (the daemon never hands its changes on)
-        let said = |env: &Env| env.log_text().matches(through).count();
+        // the command's own log lines
+        let said = |env: &Env, what: &str| env.log_text().matches(what).count();
         assert_ok(&env.login(&[]), "login");
-        assert_eq!(said(&env), usize::from(delegated), "{}", env.log_text());
+        assert_eq!(
+            said(&env, made),
+            usize::from(by_owner),
+            "{}",
+            env.log_text()
+        );
         let first = keyring_session(&env);
         assert_ok(&first, "secret-tool lookup");
         let rec: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
         assert_eq!(rec["email"], EMAIL, "the session is in gnome-keyring");
+        assert!(
+            env.profile_value("astran", "aws_session_token").is_some(),
+            "the command's credentials file"
+        );
         // a second login replaces it in place, a logout removes it
         assert_ok(&env.login(&[]), "second login");
         let second = keyring_session(&env).stdout;
@@ -655,14 +665,63 @@ fn a_login_beside_a_running_owner_keeps_the_session_through_it() {
             String::from_utf8_lossy(&all.stderr)
         );
         assert_eq!(all.matches("label = ").count(), 1, "{all}");
-        // the agent saves the session while STS answers; when STS refuses, it puts back what
-        // was there
+        // the session is saved while STS answers; when STS refuses, what was there is put
+        // back, and the refusal keeps its exit code
         a_refused_login_leaves_the_session(&env, &second);
         assert_ok(&env.login(&[]), "login after the refusal");
+        assert_eq!(said(&env, made), 4 * usize::from(by_owner));
+        assert_eq!(said(&env, through), 0, "{}", env.log_text());
         assert_ok(&env.run(&["logout"], None), "logout");
-        assert_eq!(said(&env), 5 * usize::from(delegated));
+        assert_eq!(said(&env, through), usize::from(by_owner));
         assert!(keyring_session(&env).stdout.is_empty(), "logged out");
     }
+}
+
+/// The running owner makes a command's login only when the command's setup is its own: a
+/// command with other files (here its own credentials file) logs in itself and writes its own
+/// file, never the owner's. Through the owner, the command's checks and exit codes stay: a bad
+/// profile name is refused (2) before anything is asked, a wrong password says so (3), and
+/// neither changes a file.
+#[test]
+fn the_owner_makes_a_login_only_for_the_same_setup() {
+    let made = "the login is made by the running agent";
+    let env = Env::standard();
+    let _daemon = start_daemon(&env, None);
+    let said = |what: &str| env.log_text().matches(what).count();
+
+    let o = env.run(
+        &["login", "--email", EMAIL, "--password-stdin"],
+        Some("not-the-password\n"),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o).1);
+    assert!(text(&o).1.contains(EMAIL), "{}", text(&o).1);
+    assert_eq!(said(made), 1, "{}", env.log_text());
+    assert!(!env.creds.exists(), "a refused login writes nothing");
+
+    let o = env.login(&["--profile", "a]b"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o).1);
+    assert_eq!(said(made), 1);
+    assert!(!env.creds.exists());
+
+    let other = env.home.join("other-credentials");
+    let mut c = env.cmd(&["login", "--email", EMAIL, "--password-stdin"]);
+    c.env("AWS_SHARED_CREDENTIALS_FILE", &other);
+    let o = env.run_command(c, &["login"], Some(&format!("{PASSWORD}\n")));
+    assert_ok(&o, "login with another credentials file");
+    assert_eq!(said(made), 1, "not made by the owner: {}", env.log_text());
+    assert!(
+        std::fs::read_to_string(&other)
+            .unwrap()
+            .contains("aws_session_token"),
+        "the command's own file"
+    );
+    assert!(!env.creds.exists(), "the owner's file is untouched");
+    // (a credentials file the secrets scan does not know)
+    std::fs::remove_file(&other).unwrap();
+
+    assert_ok(&env.login(&[]), "login with the owner's setup");
+    assert_eq!(said(made), 2);
+    assert!(env.creds_text().contains("aws_session_token"));
 }
 
 /// The owner keeps the item it changed in place for the reads that follow (the reload after

@@ -89,6 +89,10 @@ async fn login(
         password,
         role_arn: role_arn.filter(|r| !r.is_empty()),
         remember_password: Some(remember_password),
+        profile: None,
+        duration_seconds: None,
+        force: false,
+        setup: None,
     };
     wire(agent().login(req, LOGIN_TIMEOUT).await)
 }

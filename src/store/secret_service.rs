@@ -76,12 +76,6 @@ struct Found {
     locked: Vec<OwnedObjectPath>,
 }
 
-impl Found {
-    fn is_empty(&self) -> bool {
-        self.unlocked.is_empty() && self.locked.is_empty()
-    }
-}
-
 pub struct SecretServiceStore {
     service: String,
     conn: Mutex<Option<Open>>,
@@ -430,6 +424,14 @@ impl SecretStore for SecretServiceStore {
         let r = self.with(|o| {
             for slot in slots {
                 let user = slot.user(account);
+                // known already (an owner's earlier warm-up, or the item its last change
+                // set in place): nothing asked of the keyring again
+                if o.known
+                    .get(&user)
+                    .is_some_and(|(at, _)| at.elapsed() < KNOWN_FOR)
+                {
+                    continue;
+                }
                 let found = o.search(self.attributes(&user))?;
                 o.known.insert(user, (std::time::Instant::now(), found));
             }
@@ -457,9 +459,6 @@ impl SecretStore for SecretServiceStore {
         // nothing stored: nothing more asked of the keyring
         self.with(|o| {
             let found = self.lookup(o, &user, true)?;
-            if found.is_empty() {
-                return Ok(());
-            }
             for item in found.unlocked.iter().chain(found.locked.iter()) {
                 match o.delete(item) {
                     // gone since it was looked up (another program): deleted all the same
@@ -467,6 +466,9 @@ impl SecretStore for SecretServiceStore {
                     r => r?,
                 }
             }
+            // known absent now: the next login's forgetting of it asks nothing
+            o.known
+                .insert(user.clone(), (std::time::Instant::now(), Found::default()));
             Ok(())
         })
     }
