@@ -299,9 +299,9 @@ impl OwnerLogin {
         exchange_blocking(&connect_blocking(&self.path)?, &req, Duration::from_secs(5))
     }
 
-    /// The login (`login` with the setup). `Err(None)`: the owner could not be reached, so
-    /// nothing was asked of it and the command makes the login itself; `Err(Some(e))`: the
-    /// login's error, as the owner said it.
+    /// The login (`login` with the setup), after [`OwnerLogin::check`]. `Err(None)`: the
+    /// owner could not be reached, so nothing was asked of it and the command makes the
+    /// login itself; `Err(Some(e))`: the login's error, as the owner said it.
     pub fn login(
         &self,
         req: crate::session::LoginRequest,
@@ -310,6 +310,36 @@ impl OwnerLogin {
             log::debug!("the running agent is gone ({e}); logging in here");
             None
         })?;
+        self.login_on(&stream, req)
+    }
+
+    /// The login with the email and password in hand (`--email`, `--password-stdin`): one
+    /// connection, the owner's setup read from its `ping` and the login sent only when it is
+    /// the command's (the owner's login checks the account before anything else, as
+    /// `login_check` does). `Err(None)`: no owner, or another setup: nothing was asked.
+    pub fn login_at_once(
+        &self,
+        req: crate::session::LoginRequest,
+    ) -> std::result::Result<LoginOutcome, Option<Error>> {
+        let not_here = |e: Error| {
+            log::debug!("no running agent makes this login ({e}); logging in here");
+            None
+        };
+        let stream = connect_blocking(&self.path).map_err(not_here)?;
+        let pong: crate::protocol::Pong =
+            exchange_blocking(&stream, &Request::Ping, Duration::from_secs(5)).map_err(not_here)?;
+        if pong.setup.as_deref() != Some(self.setup.as_str()) {
+            log::debug!("the running agent's setup is not this command's; logging in here");
+            return Err(None);
+        }
+        self.login_on(&stream, req)
+    }
+
+    fn login_on(
+        &self,
+        stream: &std::os::unix::net::UnixStream,
+        req: crate::session::LoginRequest,
+    ) -> std::result::Result<LoginOutcome, Option<Error>> {
         let email = req
             .email
             .ok_or_else(|| Some(Error::config("no email for the login")))?;
@@ -327,8 +357,9 @@ impl OwnerLogin {
             force: req.force,
             setup: Some(self.setup.clone()),
         };
+        log::debug!("the login is made by the running agent");
         // the owner's HTTP timeouts end a hung IdP or STS; this only ends a hung owner
-        exchange_blocking(&stream, &req, Duration::from_secs(600)).map_err(Some)
+        exchange_blocking(stream, &req, Duration::from_secs(600)).map_err(Some)
     }
 }
 
@@ -537,6 +568,7 @@ mod tests {
                     Request::Ping => Ok(Response::Pong(Pong {
                         pid: 7,
                         keyring: None,
+                        setup: None,
                     })),
                     _ => Err(Error::wrong_credentials(
                         "a@b.c",

@@ -253,6 +253,38 @@ fn login_by_owner(command: &Command) -> ByOwner {
         return ByOwner::Here(None);
     };
     let owner = astran_creds::control::OwnerLogin::new(setup);
+    let req = LoginRequest {
+        account: account.clone(),
+        email: email.clone(),
+        profile: profile.clone(),
+        duration_seconds: duration,
+        role_arn: role_arn.clone(),
+        force: *force,
+        ..Default::default()
+    };
+    // the email given and the password on standard input: one connection, one login (the
+    // owner checks the account first); a password that cannot be read is said by the whole
+    // way, after its own check of the account
+    if let (true, Some(email)) = (*password_stdin, email) {
+        let Ok(password) = read_stdin_password() else {
+            return ByOwner::Here(None);
+        };
+        let req = LoginRequest {
+            password: Some(password.clone()),
+            ..req
+        };
+        return match owner.login_at_once(req) {
+            Ok(out) => {
+                say_logged_in(&out);
+                ByOwner::Done(0)
+            }
+            Err(Some(e)) => {
+                eprintln!("astran-creds: {e}");
+                ByOwner::Done(e.exit_code())
+            }
+            Err(None) => ByOwner::Here(Some((email.clone(), password))),
+        };
+    }
     // the owner checks the account before the password is asked for, as a login here does;
     // any refusal is said again, by the login here
     let checked = match owner.check(
@@ -276,16 +308,11 @@ fn login_by_owner(command: &Command) -> ByOwner {
                 return ByOwner::Done(e.exit_code());
             }
         };
-    log::debug!("the login is made by the running agent");
     let req = LoginRequest {
         account: Some(checked.account.to_string()),
         email: Some(email.clone()),
         password: Some(password.clone()),
-        profile,
-        duration_seconds: duration,
-        role_arn: role_arn.clone(),
-        force: *force,
-        ..Default::default()
+        ..req
     };
     match owner.login(req) {
         Ok(out) => {

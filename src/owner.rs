@@ -416,6 +416,7 @@ impl SessionHandler {
             Request::Ping => Ok(Response::Pong(Pong {
                 pid: std::process::id(),
                 keyring: s.store().identity(),
+                setup: s.setup_fingerprint().ok(),
             })),
             Request::Status => {
                 // the files and the keyring as they are now, with what the scheduler knows

@@ -276,6 +276,10 @@ pub struct Pong {
     /// client's `keyring_change`; absent when its secrets are in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyring: Option<String>,
+    /// The owner's setup (`Session::setup_fingerprint`): a command with the same one may
+    /// have it make its login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
 }
 
 /// `status`'s reply, and the document `status --json` prints.

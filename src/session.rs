@@ -1205,6 +1205,36 @@ pub fn pick_role(
 mod tests {
     use super::*;
 
+    /// Two sessions with the same files and keyring have the same setup; another credentials
+    /// file, config or keyring is another setup (whose login a running owner does not make).
+    #[test]
+    fn the_setup_names_the_files_and_the_keyring() {
+        let d = tempfile::tempdir().unwrap();
+        let session = |config: &str, creds: &str, store: FallbackStore| {
+            Session::new(
+                d.path().join(config),
+                Arc::new(store),
+                Arc::new(crate::clock::SystemClock),
+            )
+            .with_credentials_file(d.path().join(creds))
+            .setup_fingerprint()
+            .unwrap()
+        };
+        let memory = || FallbackStore::new(Box::new(store::MemoryStore::default()));
+        let a = session("config.toml", "credentials", memory());
+        assert_eq!(a, session("config.toml", "credentials", memory()));
+        assert_eq!(a.len(), 64, "{a}");
+        assert_ne!(a, session("config.toml", "other/credentials", memory()));
+        assert_ne!(a, session("other.toml", "credentials", memory()));
+        #[cfg(target_os = "linux")]
+        {
+            let keyring = FallbackStore::new(Box::new(
+                store::secret_service::SecretServiceStore::new("astran-test-setup".into()),
+            ));
+            assert_ne!(a, session("config.toml", "credentials", keyring));
+        }
+    }
+
     #[test]
     fn fresh_credentials_are_read_here_and_anything_else_is_left_to_the_whole_way() {
         let d = tempfile::tempdir().unwrap();

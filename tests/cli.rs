@@ -722,6 +722,16 @@ fn the_owner_makes_a_login_only_for_the_same_setup() {
     assert_ok(&env.login(&[]), "login with the owner's setup");
     assert_eq!(said(made), 2);
     assert!(env.creds_text().contains("aws_session_token"));
+    // no --email: the owner checks the account (and gives its email) before the password is
+    // read, then makes the login
+    let before = env.creds_text();
+    let o = env.run(
+        &["login", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_ok(&o, "login with the account's email");
+    assert_eq!(said(made), 3, "{}", env.log_text());
+    assert_ne!(env.creds_text(), before, "new credentials");
 }
 
 /// The owner keeps the item it changed in place for the reads that follow (the reload after
