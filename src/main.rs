@@ -221,8 +221,9 @@ fn say_logged_in(out: &LoginOutcome) {
 enum ByOwner {
     /// Made (or refused) there: the exit code.
     Done(i32),
-    /// To be made here, with the email and password if they were asked for already.
-    Here(Option<(String, Secret)>),
+    /// To be made here, with the email and password if they were asked for already (or
+    /// what went wrong reading them, said after the account's own checks).
+    Here(Option<Result<(String, Secret)>>),
 }
 
 #[cfg(target_os = "linux")]
@@ -266,8 +267,9 @@ fn login_by_owner(command: &Command) -> ByOwner {
     // owner checks the account first); a password that cannot be read is said by the whole
     // way, after its own check of the account
     if let (true, Some(email)) = (*password_stdin, email) {
-        let Ok(password) = read_stdin_password() else {
-            return ByOwner::Here(None);
+        let password = match read_stdin_password() {
+            Ok(p) => p,
+            Err(e) => return ByOwner::Here(Some(Err(e))),
         };
         let req = LoginRequest {
             password: Some(password.clone()),
@@ -282,7 +284,7 @@ fn login_by_owner(command: &Command) -> ByOwner {
                 eprintln!("astran-creds: {e}");
                 ByOwner::Done(e.exit_code())
             }
-            Err(None) => ByOwner::Here(Some((email.clone(), password))),
+            Err(None) => ByOwner::Here(Some(Ok((email.clone(), password)))),
         };
     }
     // the owner checks the account before the password is asked for, as a login here does;
@@ -323,7 +325,7 @@ fn login_by_owner(command: &Command) -> ByOwner {
             eprintln!("astran-creds: {e}");
             ByOwner::Done(e.exit_code())
         }
-        Err(None) => ByOwner::Here(Some((email, password))),
+        Err(None) => ByOwner::Here(Some(Ok((email, password)))),
     }
 }
 
@@ -465,7 +467,7 @@ fn plain_credential_process(
     }
 }
 
-async fn run(cli: Cli, typed: Option<(String, Secret)>) -> Result<i32> {
+async fn run(cli: Cli, typed: Option<Result<(String, Secret)>>) -> Result<i32> {
     let session = Arc::new(Session::from_env()?);
     // a login's or logout's keyring changes (nothing it reads) go through a running agent
     // holding the same keyring open, when there is one: no keyring session of its own
@@ -517,8 +519,8 @@ async fn run(cli: Cli, typed: Option<(String, Secret)>) -> Result<i32> {
                 return logged_in(out).await;
             };
             let (email, password) = match typed {
-                // asked for already, for a running agent that then could not be reached
-                Some(t) => t,
+                // asked for already, for a running agent that then did not make the login
+                Some(t) => t?,
                 None => ask_email_and_password(
                     req.email.clone().or(acct.email.clone()),
                     password_stdin,
