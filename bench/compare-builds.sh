@@ -54,4 +54,11 @@ for a in "$@"; do
   kc=""; [ $keyring = 1 ] && kc=" $(st "$work/keyring-$l") | $(st "$work/keyring-owner-$l") |"
   echo "| $l | $(st "$work/login-$l") |$kc $(st "$work/cp-$l") | $(sz "$d/release/astran-creds") | $(sz "$d/release/astran-tray") | $(sz "$d/release/astran-tray-window") |"
 done
-[ $keyring = 1 ] && echo "| the servers alone (bench/servers.py: the two requests in one process) | | $(st "$work/servers") | | | | | |"
+if [ $keyring = 1 ]; then
+  echo "| the servers alone (bench/servers.py --each: the two requests in one process), after each login | | $(st "$work/servers") | | | | | |"
+  echo "| the same in a block at the end, nothing else running | | $(st "$work/servers-quiet") | | | | | |"
+  for a in "$@"; do
+    l=${a%%=*}
+    echo "| $l: each login less the servers' time right after it | | $(st "$work/over-keyring-$l") | $(st "$work/over-keyring-owner-$l") | | | | |"
+  done
+fi

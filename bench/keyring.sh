@@ -4,10 +4,13 @@
 # the session is saved in the Secret Service. Two phases: the command alone (no agent runs:
 # it opens its own keyring session), then with the session's owner running as on a desktop
 # (`astran-creds daemon` of the last build given: the tray agent's owner code, without the
-# icon), which holds the keyring open and makes the command's login for it. Then the
-# servers' own time for the same two requests (bench/servers.py). Interleaves the builds given as LABEL=DIR (DIR holds astran-creds) and
-# writes the samples, in ms, to $OUT/keyring-LABEL (alone), $OUT/keyring-owner-LABEL (owner
-# running) and $OUT/servers.
+# icon), which holds the keyring open and makes the command's login for it. After each
+# login, the servers' own time for the same two requests, side by side (bench/servers.py
+# --each, one Python process that times them inside). Interleaves the builds given as
+# LABEL=DIR (DIR holds astran-creds) and writes the samples, in ms, to $OUT/keyring-LABEL (alone), $OUT/keyring-owner-LABEL (owner
+# running), $OUT/servers (each right after a login), $OUT/servers-quiet (in a block at the
+# end, nothing else running), and each login's difference from the servers' time taken right
+# after it to $OUT/over-keyring-LABEL and $OUT/over-keyring-owner-LABEL.
 #
 #   OUT=dir RUNS=21 ASTRAN_IDP_URL=… ASTRAN_STS_ENDPOINT=… dbus-run-session -- bash bench/keyring.sh ours=target/release
 set -euo pipefail
@@ -28,11 +31,16 @@ done
 login() { printf 'PASSWORD123\n' | "$1/astran-creds" login --email demo@astran.io --password-stdin >/dev/null; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f\n", (b - a) * 1000}'; }
 for a in "$@"; do login "${a#*=}"; done # warm-up: the keyring item exists from here on, as for a user
+coproc SERVERS { exec python3 bench/servers.py --each; }
 phase() { # $1: file prefix, then the builds
-  local prefix=$1; shift
+  local prefix=$1 line ours srv; shift
   for _ in $(seq "$RUNS"); do
     for a in "$@"; do
-      t0=$EPOCHREALTIME; login "${a#*=}"; t1=$EPOCHREALTIME; ms "$t0" "$t1" >>"$OUT/$prefix-${a%%=*}"
+      t0=$EPOCHREALTIME; login "${a#*=}"; t1=$EPOCHREALTIME; ours=$(ms "$t0" "$t1")
+      # the servers alone, right after: the pair's difference is our overhead at that moment
+      echo >&"${SERVERS[1]}"; read -r line <&"${SERVERS[0]}"; srv=${line#srv }
+      echo "$ours" >>"$OUT/$prefix-${a%%=*}"; echo "$srv" >>"$OUT/servers"
+      awk -v a="$ours" -v b="$srv" 'BEGIN{printf "%.2f\n", a - b}' >>"$OUT/over-$prefix-${a%%=*}"
     done
   done
   # the session really is in the keyring
@@ -49,4 +57,7 @@ printf 'PASSWORD123\n' | RUST_LOG=astran_creds=debug "${last#*=}/astran-creds" l
   || echo "warning: ${last%%=*} did not have the running owner make its login" >&2
 phase keyring-owner "$@"
 kill "$owner"; wait "$owner" 2>/dev/null || true
-python3 bench/servers.py "$RUNS" | awk '{print $2}' >>"$OUT/servers"
+# and the servers alone once more, in a block with nothing else running: their quiet time
+for _ in $(seq "$RUNS"); do
+  echo >&"${SERVERS[1]}"; read -r line <&"${SERVERS[0]}"; echo "${line#srv }" >>"$OUT/servers-quiet"
+done

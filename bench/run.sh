@@ -31,7 +31,7 @@ BIN=$target/release
 if [ $quick = 1 ]; then
   RUNS_LOGIN=2 RUNS_MANUAL=1 RUNS_CP=3 RUNS_START=1 RUNS_WINDOW=1 IDLE_S=2 OPEN_S=2 AFTER_S=2 IDLE_LONG_S=5 RENEWALS=5
 else
-  RUNS_LOGIN=21 RUNS_MANUAL=7 RUNS_CP=31 RUNS_START=11 RUNS_WINDOW=5 IDLE_S=15 OPEN_S=5 AFTER_S=30 IDLE_LONG_S=600 RENEWALS=300
+  RUNS_LOGIN=41 RUNS_MANUAL=7 RUNS_CP=31 RUNS_START=11 RUNS_WINDOW=5 IDLE_S=15 OPEN_S=5 AFTER_S=30 IDLE_LONG_S=600 RENEWALS=300
 fi
 
 if [ $build = 1 ]; then
@@ -119,7 +119,7 @@ for i in $(seq "$RUNS_LOGIN"); do
   fi
 done
 
-log "login with gnome-keyring on (as a desktop runs it): $RUNS_LOGIN runs, then the servers alone"
+log "login with gnome-keyring on (as a desktop runs it): $RUNS_LOGIN runs, each followed by the servers alone"
 OUT=$S RUNS=$RUNS_LOGIN dbus-run-session -- bash bench/keyring.sh ours="$BIN" >"$work/keyring.log" 2>&1 \
   || { cat "$work/keyring.log" >&2; exit 1; }
 grep "^warning" "$work/keyring.log" >&2 || true
@@ -177,7 +177,9 @@ ok() { awk "BEGIN{exit !($1)}" && echo pass || echo "**miss**"; }
 mb() { awk -v b="$1" 'BEGIN{printf "%.2f MB", b / 1e6}'; }
 
 lm=$(median "$S/login"); mm=$(median "$S/manual"); ratio=$(awk -v a="$mm" -v b="$lm" 'BEGIN{printf "%.0f", a / b}')
-km=$(median "$S/keyring-owner-ours"); sm=$(median "$S/servers"); ka=$(median "$S/keyring-ours")
+# the servers' own time: the block timed with nothing else running (the stricter reference:
+# timed right after each login, they share the machine with its trailing work)
+km=$(median "$S/keyring-owner-ours"); sm=$(median "$S/servers-quiet"); ka=$(median "$S/keyring-ours")
 kratio=$(awk -v a="$mm" -v b="$km" 'BEGIN{printf "%.0f", a / b}'); over=$(awk -v a="$km" -v b="$sm" 'BEGIN{printf "%.1f", a - b}')
 aover=$(awk -v a="$ka" -v b="$sm" 'BEGIN{printf "%.1f", a - b}')
 cpm=$(median "$S/cp"); tsm=$(median "$S/tray_start"); wsm=$(median "$S/window_shown"); ssm=$(median "$S/status_shown")
@@ -196,8 +198,10 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
   echo "| # | what | result | goal | |"
   echo "|---|---|---|---|---|"
   echo "| 1 | \`astran-creds login\` → profile written, **as a desktop runs it**: gnome-keyring unlocked (Secret Service) and the session's owner running (\`astran-creds daemon\`, the tray agent's owner code), which makes the command's login for it (the same files and environment) with the keyring it holds open | $(stats "$S/keyring-owner-ours") | ≤ servers + 5 ms | $(ok "$km <= $sm + 5") |"
-  echo "| 1 | the servers' own time: the password grant and AssumeRoleWithWebIdentity alone, new connections, timed in one process (\`bench/servers.py\`) | $(stats "$S/servers") | | |"
-  echo "| 1 | our overhead above the servers (medians) | $over ms | ≤ 5 ms | $(ok "$over <= 5") |"
+  echo "| 1 | the servers' own time: the password grant and AssumeRoleWithWebIdentity alone, new connections, timed in one process (\`bench/servers.py\`), in a block with nothing else running | $(stats "$S/servers-quiet") | | |"
+  echo "| 1 | the same, timed right after each login of both keyring rows (side by side: the machine as the logins find it) | $(stats "$S/servers") | | |"
+  echo "| 1 | our overhead above the servers (medians, the block) | $over ms | ≤ 5 ms | $(ok "$over <= 5") |"
+  echo "| 1 | each login less the servers' time right after it (median of the differences) | $(stats "$S/over-keyring-owner-ours") | | |"
   echo "| 1 | \`astran-creds login\` with gnome-keyring and **no agent running** (the command opens its own keyring session: a Diffie-Hellman exchange on both sides) | $(stats "$S/keyring-ours") | | |"
   echo "| 1 | its overhead above the servers (medians) | $aover ms | | |"
   echo "| 1 | ratio manual / ours with the keyring (medians) | **${kratio}×** | ≥ 100× | $(ok "$kratio >= 100") |"
@@ -243,7 +247,7 @@ cpu=$(v idle_cpu_s); wk=$(v idle_wakeups_per_min)
   echo "Raw samples (ms or MB, in run order):"
   echo
   echo '```'
-  for f in keyring-owner-ours keyring-ours servers login manual cp tray_start window_shown open_rss open_pss status_shown status_open_rss status_open_pss menu_hang; do
+  for f in keyring-owner-ours keyring-ours servers servers-quiet over-keyring-owner-ours login manual cp tray_start window_shown open_rss open_pss status_shown status_open_rss status_open_pss menu_hang; do
     [ -s "$S/$f" ] && echo "$f: $(tr '\n' ' ' <"$S/$f")"
   done
   [ -s "$S/criterion_thrpt" ] && sed 's/^/criterion /' "$S/criterion_thrpt"

@@ -1,12 +1,15 @@
 """The servers' own time for a login: the password grant and AssumeRoleWithWebIdentity (the
 role read from the token as a login reads it), each on a new connection as a login makes
 them, timed inside one Python process so that no process start is counted. Prints one line
-per run, in ms. Usage: ASTRAN_IDP_URL=… ASTRAN_STS_ENDPOINT=… python3 bench/servers.py RUNS"""
+per run, in ms. Usage: ASTRAN_IDP_URL=… ASTRAN_STS_ENDPOINT=… python3 bench/servers.py RUNS,
+or `--each`: one warm-up, then one run for each line read on stdin (so that a caller can time
+the servers between its own runs, side by side)."""
 import base64, http.client, json, os, sys, time, urllib.parse
 
 idp = urllib.parse.urlsplit(os.environ["ASTRAN_IDP_URL"])
 sts = urllib.parse.urlsplit(os.environ["ASTRAN_STS_ENDPOINT"])
-n = int(sys.argv[1])
+each = sys.argv[1] == "--each"
+n = 0 if each else int(sys.argv[1])
 
 
 def post(u, path, fields):
@@ -18,7 +21,7 @@ def post(u, path, fields):
     return r.status, body
 
 
-for i in range(n + 1):
+def login():
     t0 = time.perf_counter()
     s, b = post(idp, idp.path, {"client_id": "root-client", "grant_type": "password",
                                 "username": "demo@astran.io", "password": "PASSWORD123"})
@@ -28,5 +31,12 @@ for i in range(n + 1):
     s2, _b = post(sts, "/", {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": role,
                             "RoleSessionName": "demo", "WebIdentityToken": tok, "DurationSeconds": "3600"})
     assert s == 200 and s2 == 200, (s, s2)
-    if i > 0:
-        print("srv %.2f" % ((time.perf_counter() - t0) * 1000))
+    return (time.perf_counter() - t0) * 1000
+
+
+login()  # warm-up
+if each:
+    for _line in sys.stdin:
+        print("srv %.2f" % login(), flush=True)
+for _ in range(n):
+    print("srv %.2f" % login())

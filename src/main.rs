@@ -244,25 +244,13 @@ fn login_by_owner(command: &Command) -> ByOwner {
         return ByOwner::Here(None);
     };
     // a wrong value is said by the whole way, as ever
-    let (Ok(profile), Ok(duration)) = (
-        profile.as_deref().map(ProfileName::parse).transpose(),
-        duration.map(StsDuration::new).transpose(),
-    ) else {
+    let Ok(req) = asked_login(account, email, profile, *duration, role_arn, *force) else {
         return ByOwner::Here(None);
     };
     let Some(setup) = Session::from_env().and_then(|s| s.setup_fingerprint()).ok() else {
         return ByOwner::Here(None);
     };
     let owner = astran_creds::control::OwnerLogin::new(setup);
-    let req = LoginRequest {
-        account: account.clone(),
-        email: email.clone(),
-        profile: profile.clone(),
-        duration_seconds: duration,
-        role_arn: role_arn.clone(),
-        force: *force,
-        ..Default::default()
-    };
     // the email given and the password on standard input: one connection, one login (the
     // owner checks the account first); a password that cannot be read is said by the whole
     // way, after its own check of the account
@@ -290,10 +278,10 @@ fn login_by_owner(command: &Command) -> ByOwner {
     // the owner checks the account before the password is asked for, as a login here does;
     // any refusal is said again, by the login here
     let checked = match owner.check(
-        account.clone(),
-        profile.clone(),
-        duration.map(|d| d.seconds()),
-        *force,
+        req.account.clone(),
+        req.profile.clone(),
+        req.duration_seconds.map(|d| d.seconds()),
+        req.force,
     ) {
         Ok(c) if c.auth == AuthKind::Password => c,
         Ok(_) => return ByOwner::Here(None),
@@ -327,6 +315,27 @@ fn login_by_owner(command: &Command) -> ByOwner {
         }
         Err(None) => ByOwner::Here(Some(Ok((email, password)))),
     }
+}
+
+/// The login the command line asks for, every value checked (before a password is asked
+/// for).
+fn asked_login(
+    account: &Option<String>,
+    email: &Option<String>,
+    profile: &Option<String>,
+    duration: Option<u32>,
+    role_arn: &Option<String>,
+    force: bool,
+) -> Result<LoginRequest> {
+    Ok(LoginRequest {
+        account: account.clone(),
+        email: email.clone(),
+        profile: profile.as_deref().map(ProfileName::parse).transpose()?,
+        duration_seconds: duration.map(StsDuration::new).transpose()?,
+        role_arn: role_arn.clone(),
+        force,
+        ..Default::default()
+    })
 }
 
 /// The email (asked for when neither the command line nor the account gives one), then the
@@ -490,18 +499,7 @@ async fn run(cli: Cli, typed: Option<Result<(String, Secret)>>) -> Result<i32> {
             device,
             no_browser,
         } => {
-            // every value is checked before the password is asked for
-            let profile = profile.as_deref().map(ProfileName::parse).transpose()?;
-            let duration = duration.map(StsDuration::new).transpose()?;
-            let req = LoginRequest {
-                account,
-                email,
-                profile,
-                duration_seconds: duration,
-                role_arn,
-                force,
-                ..Default::default()
-            };
+            let req = asked_login(&account, &email, &profile, duration, &role_arn, force)?;
             let flag = match (browser || no_browser, device) {
                 (true, _) => Some(AuthKind::Browser),
                 (_, true) => Some(AuthKind::Device),

@@ -743,17 +743,7 @@ fn the_owner_makes_a_login_only_for_the_same_setup() {
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
     assert!(text(&o).1.contains("line 3"), "{:?}", text(&o));
     assert_eq!(said(made), 4);
-    let o = env
-        .cmd(&["login", "--email", EMAIL, "--password-stdin"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
-    assert!(
-        text(&o).1.contains("line 3") && !text(&o).1.contains("password"),
-        "{:?}",
-        text(&o)
-    );
+    refused_before_the_password(&env);
     assert_eq!(std::fs::read_to_string(&env.aws_config).unwrap(), mine);
     assert_eq!(env.creds_text(), before);
     assert_ok(&env.login(&["--force"]), "login --force through the owner");
@@ -1223,6 +1213,23 @@ fn two_accounts_give_two_profiles_and_two_services_sections() {
     );
 }
 
+/// A login whose profile the user took over in `~/.aws/config` (line 3), with nothing on
+/// stdin: refused before the password is asked for, so the refusal is what is said, not that
+/// no password came.
+fn refused_before_the_password(env: &Env) {
+    let o = env
+        .cmd(&["login", "--email", EMAIL, "--password-stdin"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(
+        text(&o).1.contains("line 3") && !text(&o).1.contains("password"),
+        "{:?}",
+        text(&o)
+    );
+}
+
 /// A profile the user set up for something else is not taken over: refused (exit 2, the line
 /// named, no file changed) unless --force; write_aws_config = false leaves the file alone;
 /// a bad `endpoints` entry is refused naming the key.
@@ -1245,17 +1252,7 @@ fn a_users_own_profile_is_not_taken_over_and_bad_endpoints_are_refused() {
     assert!(!env.creds.exists(), "no file changed");
     // refused before the password is asked for: with nothing on stdin, the refusal is what
     // is said, not that no password came
-    let o = env
-        .cmd(&["login", "--email", EMAIL, "--password-stdin"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
-    assert!(
-        text(&o).1.contains("line 3") && !text(&o).1.contains("password"),
-        "{:?}",
-        text(&o)
-    );
+    refused_before_the_password(&env);
     // opting out: the credentials are written, the config file is not touched
     write_config(&env, "write_aws_config = false\n");
     assert_ok(&env.login(&[]), "login without the config file");
