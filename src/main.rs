@@ -370,7 +370,12 @@ fn run_main() -> i32 {
             return code;
         }
     }
-    let cli = match Cli::try_parse() {
+    // likewise a password login's plain forms (what scripts and the bench run)
+    let plain = plain_login(std::env::args_os().skip(1)).map(|command| Cli {
+        verbose: 0,
+        command,
+    });
+    let cli = match plain.map(Ok).unwrap_or_else(Cli::try_parse) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -474,6 +479,78 @@ fn plain_credential_process(
             .map(|n| Some(n.to_string())),
         _ => None,
     }
+}
+
+/// `login` with only `--email`, `--account`, `--profile`, `--role-arn`, `--duration` (each
+/// once, as `--flag VALUE` or `--flag=VALUE`), `--password-stdin` and `--force`: the command
+/// clap would make of it. Anything else (another command, `-v`, `--help`, `--browser`, a
+/// repeated flag, a value clap could take for a flag or would refuse) is `None`, for clap to
+/// read and answer.
+fn plain_login(args: impl Iterator<Item = std::ffi::OsString>) -> Option<Command> {
+    let args: Vec<std::ffi::OsString> = args.collect();
+    let args: Vec<&str> = args.iter().map(|a| a.to_str()).collect::<Option<_>>()?;
+    let (&"login", mut rest) = args.split_first()? else {
+        return None;
+    };
+    let (mut account, mut email, mut profile, mut role_arn, mut duration) =
+        (None, None, None, None, None);
+    let (mut password_stdin, mut force) = (false, false);
+    while let Some((&arg, tail)) = rest.split_first() {
+        rest = tail;
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v)),
+            None => (arg, None),
+        };
+        let switch = match flag {
+            "--password-stdin" => Some(&mut password_stdin),
+            "--force" => Some(&mut force),
+            _ => None,
+        };
+        if let Some(on) = switch {
+            if inline.is_some() || *on {
+                return None;
+            }
+            *on = true;
+            continue;
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => {
+                let (&v, tail) = rest.split_first()?;
+                rest = tail;
+                v
+            }
+        };
+        if value.is_empty() || value.starts_with('-') {
+            return None;
+        }
+        let slot = match flag {
+            "--email" => &mut email,
+            "--account" => &mut account,
+            "--profile" => &mut profile,
+            "--role-arn" => &mut role_arn,
+            "--duration" => &mut duration,
+            _ => return None,
+        };
+        if slot.replace(value.to_string()).is_some() {
+            return None;
+        }
+    }
+    Some(Command::Login {
+        account,
+        email,
+        password_stdin,
+        profile,
+        duration: match duration {
+            Some(d) => Some(d.parse().ok()?),
+            None => None,
+        },
+        role_arn,
+        force,
+        browser: false,
+        device: false,
+        no_browser: false,
+    })
 }
 
 async fn run(cli: Cli, typed: Option<Result<(String, Secret)>>) -> Result<i32> {
@@ -890,5 +967,71 @@ mod tests {
     fn cli_parses() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    fn args(line: &str) -> Vec<std::ffi::OsString> {
+        line.split(' ').map(Into::into).collect()
+    }
+
+    /// What clap makes of `line`, when it takes it.
+    fn clap_of(line: &str) -> Option<Command> {
+        let mut all = args(line);
+        all.insert(0, "astran-creds".into());
+        Cli::try_parse_from(all)
+            .ok()
+            .filter(|c| c.verbose == 0)
+            .map(|c| c.command)
+    }
+
+    /// The plain forms read without clap mean to clap what they mean here, and anything else
+    /// is left to clap.
+    #[test]
+    fn plain_forms_are_read_as_clap_reads_them() {
+        let taken = [
+            "login",
+            "login --email a@b.c --password-stdin",
+            "login --password-stdin --email=a@b.c",
+            "login --account work --email a@b.c --password-stdin --profile p1 --force",
+            "login --account=work --role-arn arn:a --duration 3600",
+            "login --duration=900 --profile=x",
+        ];
+        for line in taken {
+            let here = plain_login(args(line).into_iter());
+            assert!(here.is_some(), "{line}");
+            assert_eq!(
+                format!("{here:?}"),
+                format!("{:?}", clap_of(line)),
+                "{line}"
+            );
+        }
+        let left = [
+            "login --browser",
+            "login --device",
+            "login -v --email a@b.c",
+            "login --email a@b.c --email b@c.d",
+            "login --password-stdin --password-stdin",
+            "login --email",
+            "login --email -v",
+            "login --email=",
+            "login --duration lots",
+            "login --force=yes",
+            "login --help",
+            "login extra",
+            "status",
+            "logout --email a@b.c",
+        ];
+        for line in left {
+            assert!(plain_login(args(line).into_iter()).is_none(), "{line}");
+        }
+        for line in ["credential-process", "credential-process --account work"] {
+            let here = plain_credential_process(args(line).into_iter());
+            let Some(Command::CredentialProcess { account }) = clap_of(line) else {
+                panic!("{line}");
+            };
+            assert_eq!(here, Some(account), "{line}");
+        }
+        for line in ["credential-process -v", "credential-process --account"] {
+            assert!(plain_credential_process(args(line).into_iter()).is_none());
+        }
     }
 }
