@@ -235,13 +235,15 @@ fn connect_blocking(path: &Path) -> Result<std::os::unix::net::UnixStream> {
     Ok(stream)
 }
 
-/// One request and its reply on a blocking connection.
+/// One request and its reply line on a blocking connection. `Err`: the request could not be
+/// sent or no reply came (the connection failed or was closed): the transport's failure, not
+/// the owner's answer.
 #[cfg(target_os = "linux")]
-fn exchange_blocking<T: DeserializeOwned>(
+fn send_blocking(
     stream: &std::os::unix::net::UnixStream,
     req: &Request,
     timeout: Duration,
-) -> Result<T> {
+) -> Result<zeroize::Zeroizing<String>> {
     use std::io::{BufRead, Write};
     let unavailable = |e: std::io::Error| Error::io("cannot talk to the agent", e);
     stream
@@ -257,17 +259,32 @@ fn exchange_blocking<T: DeserializeOwned>(
     std::io::BufReader::new(stream)
         .read_line(&mut reply)
         .map_err(unavailable)?;
-    typed_reply(&reply)
+    if reply.is_empty() {
+        return Err(Error::unavailable("the agent closed the connection"));
+    }
+    Ok(reply)
+}
+
+/// One request and its typed reply on a blocking connection.
+#[cfg(target_os = "linux")]
+fn exchange_blocking<T: DeserializeOwned>(
+    stream: &std::os::unix::net::UnixStream,
+    req: &Request,
+    timeout: Duration,
+) -> Result<T> {
+    typed_reply(&send_blocking(stream, req, timeout)?)
 }
 
 /// A command's password login made by the running owner, when its setup is the command's
 /// (`Session::setup_fingerprint`): a warm process with its keyring open makes it, the command
-/// only asks for the password and says the outcome. Blocking: the command starts no runtime
-/// for it.
+/// only asks for the password and says the outcome. One connection: `login_check`, then
+/// `login` with its ticket. Blocking: the command starts no runtime for it.
 #[cfg(target_os = "linux")]
 pub struct OwnerLogin {
     path: PathBuf,
     setup: String,
+    /// The connection `check` opened, for the login.
+    stream: Option<std::os::unix::net::UnixStream>,
 }
 
 #[cfg(target_os = "linux")]
@@ -276,6 +293,7 @@ impl OwnerLogin {
         OwnerLogin {
             path: crate::paths::control_socket(),
             setup,
+            stream: None,
         }
     }
 
@@ -283,7 +301,7 @@ impl OwnerLogin {
     /// Any failure, a refusal among them, means: log in here, which says it again if it is
     /// the account's.
     pub fn check(
-        &self,
+        &mut self,
         account: Option<String>,
         profile: Option<crate::values::ProfileName>,
         duration_seconds: Option<u32>,
@@ -296,49 +314,20 @@ impl OwnerLogin {
             duration_seconds,
             force,
         };
-        exchange_blocking(&connect_blocking(&self.path)?, &req, Duration::from_secs(5))
+        let stream = connect_blocking(&self.path)?;
+        let checked = exchange_blocking(&stream, &req, Duration::from_secs(5))?;
+        self.stream = Some(stream);
+        Ok(checked)
     }
 
-    /// The login (`login` with the setup), after [`OwnerLogin::check`]. `Err(None)`: the
-    /// owner could not be reached, so nothing was asked of it and the command makes the
-    /// login itself; `Err(Some(e))`: the login's error, as the owner said it.
+    /// The login (`login` with the setup and the check's ticket), on the check's connection
+    /// or, when that one is gone (the owner closes an idle one after five minutes), a new
+    /// one. `Err(None)`: the owner could not be reached, so the command makes the login
+    /// itself; `Err(Some(e))`: the login's error, as the owner said it.
     pub fn login(
-        &self,
+        &mut self,
         req: crate::session::LoginRequest,
-    ) -> std::result::Result<LoginOutcome, Option<Error>> {
-        let stream = connect_blocking(&self.path).map_err(|e| {
-            log::debug!("the running agent is gone ({e}); logging in here");
-            None
-        })?;
-        self.login_on(&stream, req)
-    }
-
-    /// The login with the email and password in hand (`--email`, `--password-stdin`): one
-    /// connection, the owner's setup read from its `ping` and the login sent only when it is
-    /// the command's (the owner's login checks the account before anything else, as
-    /// `login_check` does). `Err(None)`: no owner, or another setup: nothing was asked.
-    pub fn login_at_once(
-        &self,
-        req: crate::session::LoginRequest,
-    ) -> std::result::Result<LoginOutcome, Option<Error>> {
-        let not_here = |e: Error| {
-            log::debug!("no running agent makes this login ({e}); logging in here");
-            None
-        };
-        let stream = connect_blocking(&self.path).map_err(not_here)?;
-        let pong: crate::protocol::Pong =
-            exchange_blocking(&stream, &Request::Ping, Duration::from_secs(5)).map_err(not_here)?;
-        if pong.setup.as_deref() != Some(self.setup.as_str()) {
-            log::debug!("the running agent's setup is not this command's; logging in here");
-            return Err(None);
-        }
-        self.login_on(&stream, req)
-    }
-
-    fn login_on(
-        &self,
-        stream: &std::os::unix::net::UnixStream,
-        req: crate::session::LoginRequest,
+        ticket: Option<String>,
     ) -> std::result::Result<LoginOutcome, Option<Error>> {
         let email = req
             .email
@@ -356,10 +345,27 @@ impl OwnerLogin {
             duration_seconds: req.duration_seconds.map(|d| d.seconds()),
             force: req.force,
             setup: Some(self.setup.clone()),
+            ticket,
         };
         log::debug!("the login is made by the running agent");
         // the owner's HTTP timeouts end a hung IdP or STS; this only ends a hung owner
-        exchange_blocking(stream, &req, Duration::from_secs(600)).map_err(Some)
+        let timeout = Duration::from_secs(600);
+        let kept = self
+            .stream
+            .take()
+            .map(|stream| send_blocking(&stream, &req, timeout));
+        let reply = match kept {
+            Some(Ok(reply)) => reply,
+            _ => {
+                let gone = |e: Error| {
+                    log::debug!("the running agent is gone ({e}); logging in here");
+                    None
+                };
+                let stream = connect_blocking(&self.path).map_err(gone)?;
+                send_blocking(&stream, &req, timeout).map_err(gone)?
+            }
+        };
+        typed_reply(&reply).map_err(Some)
     }
 }
 
@@ -568,7 +574,6 @@ mod tests {
                     Request::Ping => Ok(Response::Pong(Pong {
                         pid: 7,
                         keyring: None,
-                        setup: None,
                     })),
                     _ => Err(Error::wrong_credentials(
                         "a@b.c",

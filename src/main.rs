@@ -221,9 +221,8 @@ fn say_logged_in(out: &LoginOutcome) {
 enum ByOwner {
     /// Made (or refused) there: the exit code.
     Done(i32),
-    /// To be made here, with the email and password if they were asked for already (or
-    /// what went wrong reading them, said after the account's own checks).
-    Here(Option<Result<(String, Secret)>>),
+    /// To be made here, with the email and password if they were asked for already.
+    Here(Option<(String, Secret)>),
 }
 
 #[cfg(target_os = "linux")]
@@ -250,31 +249,7 @@ fn login_by_owner(command: &Command) -> ByOwner {
     let Some(setup) = Session::from_env().and_then(|s| s.setup_fingerprint()).ok() else {
         return ByOwner::Here(None);
     };
-    let owner = astran_creds::control::OwnerLogin::new(setup);
-    // the email given and the password on standard input: one connection, one login (the
-    // owner checks the account first); a password that cannot be read is said by the whole
-    // way, after its own check of the account
-    if let (true, Some(email)) = (*password_stdin, email) {
-        let password = match read_stdin_password() {
-            Ok(p) => p,
-            Err(e) => return ByOwner::Here(Some(Err(e))),
-        };
-        let req = LoginRequest {
-            password: Some(password.clone()),
-            ..req
-        };
-        return match owner.login_at_once(req) {
-            Ok(out) => {
-                say_logged_in(&out);
-                ByOwner::Done(0)
-            }
-            Err(Some(e)) => {
-                eprintln!("astran-creds: {e}");
-                ByOwner::Done(e.exit_code())
-            }
-            Err(None) => ByOwner::Here(Some(Ok((email.clone(), password)))),
-        };
-    }
+    let mut owner = astran_creds::control::OwnerLogin::new(setup);
     // the owner checks the account before the password is asked for, as a login here does;
     // any refusal is said again, by the login here
     let checked = match owner.check(
@@ -304,7 +279,7 @@ fn login_by_owner(command: &Command) -> ByOwner {
         password: Some(password.clone()),
         ..req
     };
-    match owner.login(req) {
+    match owner.login(req, checked.ticket) {
         Ok(out) => {
             say_logged_in(&out);
             ByOwner::Done(0)
@@ -313,7 +288,7 @@ fn login_by_owner(command: &Command) -> ByOwner {
             eprintln!("astran-creds: {e}");
             ByOwner::Done(e.exit_code())
         }
-        Err(None) => ByOwner::Here(Some(Ok((email, password)))),
+        Err(None) => ByOwner::Here(Some((email, password))),
     }
 }
 
@@ -553,7 +528,7 @@ fn plain_login(args: impl Iterator<Item = std::ffi::OsString>) -> Option<Command
     })
 }
 
-async fn run(cli: Cli, typed: Option<Result<(String, Secret)>>) -> Result<i32> {
+async fn run(cli: Cli, typed: Option<(String, Secret)>) -> Result<i32> {
     let session = Arc::new(Session::from_env()?);
     // a login's or logout's keyring changes (nothing it reads) go through a running agent
     // holding the same keyring open, when there is one: no keyring session of its own
@@ -595,7 +570,7 @@ async fn run(cli: Cli, typed: Option<Result<(String, Secret)>>) -> Result<i32> {
             };
             let (email, password) = match typed {
                 // asked for already, for a running agent that then did not make the login
-                Some(t) => t?,
+                Some(t) => t,
                 None => ask_email_and_password(
                     req.email.clone().or(acct.email.clone()),
                     password_stdin,

@@ -113,6 +113,7 @@ impl Owner {
             views: views.clone(),
             hooks,
             pending: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
         });
         let serve = tokio::spawn(server.serve(handler));
         let reminders = tokio::spawn(remind_old_keys(
@@ -256,7 +257,12 @@ struct SessionHandler {
     /// Browser and device logins begun through the socket and not yet waited for, by
     /// account: the task that finishes each, and where its outcome lands.
     pending: Mutex<HashMap<String, Waiter>>,
+    /// Accounts `login_check` found for a command, by ticket, for the `login` that follows.
+    checked: Mutex<HashMap<String, (std::time::Instant, config::Account)>>,
 }
+
+/// How long a `login_check` stands for the login that follows (the password typed meanwhile).
+const CHECKED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 type Outcome = Option<std::result::Result<LoginOutcome, WireError>>;
 
@@ -313,6 +319,28 @@ impl SessionHandler {
                 window.name()
             ))),
         }
+    }
+
+    /// Keep an account `login_check` found, for the login that follows: its ticket.
+    fn keep_checked(&self, acct: &config::Account) -> String {
+        let mut raw = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+        let ticket: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        checked.retain(|_, (at, _)| at.elapsed() < CHECKED_FOR);
+        if checked.len() < 64 {
+            checked.insert(ticket.clone(), (std::time::Instant::now(), acct.clone()));
+        }
+        ticket
+    }
+
+    /// The account a ticket stands for, once, while it is fresh.
+    fn take_checked(&self, ticket: &str) -> Option<config::Account> {
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        checked
+            .remove(ticket)
+            .filter(|(at, _)| at.elapsed() < CHECKED_FOR)
+            .map(|(_, acct)| acct)
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiter>> {
@@ -416,7 +444,6 @@ impl SessionHandler {
             Request::Ping => Ok(Response::Pong(Pong {
                 pid: std::process::id(),
                 keyring: s.store().identity(),
-                setup: s.setup_fingerprint().ok(),
             })),
             Request::Status => {
                 // the files and the keyring as they are now, with what the scheduler knows
@@ -452,10 +479,12 @@ impl SessionHandler {
                     ..Default::default()
                 };
                 let acct = s.prepare_login(&req, true).await?;
+                let ticket = (acct.auth == AuthKind::Password).then(|| self.keep_checked(&acct));
                 Ok(Response::LoginChecked(LoginChecked {
                     account: acct.name,
                     auth: acct.auth,
                     email: acct.email,
+                    ticket,
                 }))
             }
             Request::Login {
@@ -468,10 +497,12 @@ impl SessionHandler {
                 duration_seconds,
                 force,
                 setup,
+                ticket,
             } => {
                 if let Some(setup) = &setup {
                     same_setup(s, setup)?;
                 }
+                let checked = ticket.and_then(|t| self.take_checked(&t));
                 let req = LoginRequest {
                     account,
                     email: Some(email),
@@ -482,7 +513,10 @@ impl SessionHandler {
                     duration_seconds: duration_seconds.map(StsDuration::new).transpose()?,
                     force,
                 };
-                let r = s.login(req).await;
+                let r = match checked {
+                    Some(acct) => s.login_prepared(acct, req).await,
+                    None => s.login(req).await,
+                };
                 self.wake.notify_one();
                 let o = r?;
                 // a command's login is said by the command

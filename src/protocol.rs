@@ -58,6 +58,11 @@ pub enum Request {
         /// outcome; the tray's "logged in" hook is not called.
         #[serde(default)]
         setup: Option<String>,
+        /// `login_check`'s ticket: the login is made for the account as that check found it
+        /// (as a command checks it before it asks for the password, then logs in), not
+        /// checked again. Unknown or older than ten minutes: checked again.
+        #[serde(default)]
+        ticket: Option<String>,
     },
     /// A command's check of a password login before it asks for the password
     /// (`Session::prepare_login`, here): refused (`unavailable`) unless its setup is this
@@ -266,6 +271,9 @@ pub struct LoginChecked {
     /// The account's email, if it has one (else the command asks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// For the `login` that follows (a password login only): the account as checked here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
 }
 
 /// `ping`'s reply.
@@ -276,10 +284,6 @@ pub struct Pong {
     /// client's `keyring_change`; absent when its secrets are in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyring: Option<String>,
-    /// The owner's setup (`Session::setup_fingerprint`): a command with the same one may
-    /// have it make its login.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub setup: Option<String>,
 }
 
 /// `status`'s reply, and the document `status --json` prints.

@@ -101,6 +101,32 @@ fn auth_browser_in_the_config_makes_plain_login_a_browser_login() {
     assert!(env.profile_value("astran", "aws_session_token").is_some());
 }
 
+/// Beside a running owner with the command's setup, a plain `login` of an account whose
+/// `auth` is the browser is still the command's browser login (the owner makes password
+/// logins only), even with `--email` and `--password-stdin`.
+#[test]
+fn beside_a_running_owner_an_auth_browser_account_still_logs_in_with_the_browser() {
+    let env = scene(&[], "auth = \"browser\"\n");
+    let mut daemon = env.cmd(&["daemon", "--notify", "log"]);
+    daemon.stdout(Stdio::null()).stderr(Stdio::null());
+    let _daemon = Guard(daemon.spawn().unwrap());
+    wait_for(
+        "the daemon's control socket",
+        Duration::from_secs(10),
+        || env.control_socket().exists(),
+    );
+    let o = env.login(&[]);
+    assert_ok(&o, "login with auth = browser beside the owner");
+    assert!(
+        !env.log_text()
+            .contains("the login is made by the running agent"),
+        "{}",
+        env.log_text()
+    );
+    assert!(!browser_log(&env).is_empty(), "the browser was not used");
+    assert!(env.profile_value("astran", "aws_session_token").is_some());
+}
+
 /// A `login` started with its stderr read line by line.
 struct Reading {
     child: Child,

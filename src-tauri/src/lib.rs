@@ -93,6 +93,7 @@ async fn login(
         duration_seconds: None,
         force: false,
         setup: None,
+        ticket: None,
     };
     wire(agent().login(req, LOGIN_TIMEOUT).await)
 }
