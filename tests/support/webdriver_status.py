@@ -137,6 +137,13 @@ try:
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "section.account[data-account=default] g.mark"))
     seen["title"] = driver.title
     driver.set_window_size(640, 900)
+    # the page laid out at its new size (it grows from 720 px high) and two frames drawn
+    # since: under load, X shows the grown window before WebKit has painted it, black where
+    # it grew, and the light theme's screenshot came out dark
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.innerHeight") >= 900)
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));")
     time.sleep(0.5)
     seen["before"] = accounts()
     x_screenshot("Astran status", shots / "status.png")
