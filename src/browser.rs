@@ -37,16 +37,6 @@ pub fn timeout_from_env() -> Result<Duration> {
     }
 }
 
-/// 32 random bytes, base64url (43 characters: a valid PKCE verifier, and an unguessable
-/// state or nonce).
-fn random_token() -> Secret {
-    let mut raw = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
-    let s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    zeroize::Zeroize::zeroize(&mut raw);
-    Secret::new(s)
-}
-
 /// PKCE's `S256` challenge of `verifier`.
 pub fn challenge(verifier: &Secret) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -94,7 +84,7 @@ impl BrowserLogin {
             .local_addr()
             .map_err(|e| Error::io("cannot read the redirect listener's address", e))?
             .port();
-        let (state, nonce, verifier) = (random_token(), random_token(), random_token());
+        let (state, nonce, verifier) = (Secret::random(), Secret::random(), Secret::random());
         url.query_pairs_mut()
             .append_pair("client_id", client_id)
             .append_pair("redirect_uri", &redirect_uri(port))
@@ -431,9 +421,9 @@ mod tests {
     fn pkce_s256_matches_rfc_7636_appendix_b() {
         let v = Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
         assert_eq!(challenge(&v), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-        let r = random_token();
+        let r = Secret::random();
         assert_eq!(r.expose().len(), 43);
-        assert_ne!(r, random_token());
+        assert_ne!(r, Secret::random());
     }
 
     async fn get(port: u16, path: &str) -> (u16, String) {

@@ -323,9 +323,7 @@ impl SessionHandler {
 
     /// Keep an account `login_check` found, for the login that follows: its ticket.
     fn keep_checked(&self, acct: &config::Account) -> String {
-        let mut raw = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
-        let ticket: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let ticket = Secret::random().expose().to_string();
         let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
         checked.retain(|_, (at, _)| at.elapsed() < CHECKED_FOR);
         if checked.len() < 64 {

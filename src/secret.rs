@@ -19,6 +19,17 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// 32 random bytes from the OS, base64url (43 characters): an unguessable token (a PKCE
+    /// verifier, a state or nonce, the local endpoint's token, a login check's ticket).
+    pub fn random() -> Self {
+        use base64::Engine;
+        let mut raw = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+        let s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        zeroize::Zeroize::zeroize(&mut raw);
+        Secret::new(s)
+    }
 }
 
 impl std::fmt::Debug for Secret {

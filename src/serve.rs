@@ -46,13 +46,7 @@ pub async fn bind(port: Option<u16>) -> Result<Bound> {
         .local_addr()
         .map_err(|e| Error::io("cannot read the endpoint's address", e))?
         .port();
-    let mut raw = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
-    let token = Secret::new(base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        raw,
-    ));
-    zeroize::Zeroize::zeroize(&mut raw);
+    let token = Secret::random();
     Ok(Bound {
         listener,
         port,
