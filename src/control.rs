@@ -302,17 +302,14 @@ impl OwnerLogin {
     /// the account's.
     pub fn check(
         &mut self,
-        account: Option<String>,
-        profile: Option<crate::values::ProfileName>,
-        duration_seconds: Option<u32>,
-        force: bool,
+        req: &crate::session::LoginRequest,
     ) -> Result<crate::protocol::LoginChecked> {
         let req = Request::LoginCheck {
             setup: self.setup.clone(),
-            account,
-            profile,
-            duration_seconds,
-            force,
+            account: req.account.clone(),
+            profile: req.profile.clone(),
+            duration_seconds: req.duration_seconds.map(|d| d.seconds()),
+            force: req.force,
         };
         let stream = connect_blocking(&self.path)?;
         let checked = exchange_blocking(&stream, &req, Duration::from_secs(5))?;

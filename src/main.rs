@@ -252,12 +252,7 @@ fn login_by_owner(command: &Command) -> ByOwner {
     let mut owner = astran_creds::control::OwnerLogin::new(setup);
     // the owner checks the account before the password is asked for, as a login here does;
     // any refusal is said again, by the login here
-    let checked = match owner.check(
-        req.account.clone(),
-        req.profile.clone(),
-        req.duration_seconds.map(|d| d.seconds()),
-        req.force,
-    ) {
+    let checked = match owner.check(&req) {
         Ok(c) if c.auth == AuthKind::Password => c,
         Ok(_) => return ByOwner::Here(None),
         Err(e) => {

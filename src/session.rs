@@ -556,13 +556,6 @@ impl Session {
             sts_endpoint: sts_endpoint.clone(),
             offline: tokens.offline,
         });
-        // The login's keyring changes (the session, the password remembered or forgotten)
-        // are made while STS answers, by a running agent holding the keyring open
-        // (`store::Delegate`) when there is one, else here; what they replace is kept (never
-        // sent back) to put back if STS refuses. The keyring daemon's file write is then off
-        // the critical path, and so is the look-up of the entries (made then, not while the
-        // IdP answers: CPU the IdP wants). Without a reachable keyring the changes are made
-        // after STS has answered, beside the files (in memory).
         // STS's request goes out first: what starts beside it below (the keyring's changes,
         // the look at the config) then takes no CPU before it is sent
         let (sts_role, sts_email) = (role.clone(), email.clone());
@@ -575,6 +568,13 @@ impl Session {
             acct.duration_seconds,
         ));
         let sts_done = sent(&mut sts).await;
+        // The login's keyring changes (the session, the password remembered or forgotten)
+        // are made while STS answers, by a running agent holding the keyring open
+        // (`store::Delegate`) when there is one, else here; what they replace is kept (never
+        // sent back) to put back if STS refuses. The keyring daemon's file write is then off
+        // the critical path, and so is the look-up of the entries (made then, not while the
+        // IdP answers: CPU the IdP wants). Without a reachable keyring the changes are made
+        // after STS has answered, beside the files (in memory).
         let remember = req.remember_password.unwrap_or(acct.remember_password);
         let session_json = record.as_ref().map(store::session_json).transpose()?;
         let (store, n, pw) = (self.store.clone(), name.clone(), password.clone());
