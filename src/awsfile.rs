@@ -6,7 +6,7 @@
 use crate::awsconfig::{self, OurProfile};
 use crate::credfile;
 use crate::error::{Error, Result};
-use crate::fsio::{self, FileLock};
+use crate::fsio::{self, FileLock, LockFile, TempFile};
 use crate::secret::Secret;
 use crate::sts::Credentials;
 use crate::values::{AccountName, ProfileName};
@@ -65,20 +65,21 @@ impl CredentialsFile {
         self.update(|old| Ok(credfile::remove_profile(old, profile)))
     }
 
+    /// A write of this file made ready before its content is known (a login's, while STS
+    /// answers): see [`PreparedUpdate`].
+    pub fn prepare_update(&self) -> Result<PreparedUpdate> {
+        let real = fsio::resolve(&self.path)?;
+        fsio::create_private_dir(fsio::parent_dir(&real))?;
+        Ok(PreparedUpdate {
+            path: self.path.clone(),
+            lock: LockFile::for_file(&real)?,
+            tmp: TempFile::beside(&real)?,
+        })
+    }
+
     /// Write temporary credentials into `profile` (our keys only).
     pub fn write_credentials(&self, profile: &ProfileName, c: &Credentials) -> Result<()> {
-        let exp = c.expiration.map(crate::clock::rfc3339);
-        let mut entries: Vec<(&str, &str)> = vec![
-            ("aws_access_key_id", &c.access_key_id),
-            ("aws_secret_access_key", c.secret_access_key.expose()),
-        ];
-        if let Some(t) = &c.session_token {
-            entries.push(("aws_session_token", t.expose()));
-        }
-        if let Some(e) = &exp {
-            entries.push(("x_security_token_expires", e));
-        }
-        self.set_profile(profile, &entries, MANAGED_KEYS)
+        with_entries(c, |entries| self.set_profile(profile, entries, MANAGED_KEYS))
     }
 
     /// The credentials held in `profile`, if it has a key pair.
@@ -124,6 +125,60 @@ fn read_text(path: &Path) -> Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
     }
+}
+
+/// A write of a file made ready ahead: the link followed, the folder made, the lock file
+/// opened and the temp file created. What is left for [`PreparedUpdate::finish`] is what
+/// `update` does under the lock (the file read, edited, written, synced, renamed), so the
+/// file is read only once the lock is held, as ever. Dropped unfinished, it removes its
+/// temp file.
+pub struct PreparedUpdate {
+    /// The path as configured, to see that it still leads where it did.
+    path: PathBuf,
+    lock: LockFile,
+    tmp: TempFile,
+}
+
+impl PreparedUpdate {
+    /// Take the lock, read the file, apply `edit` and write it back (nothing is written when
+    /// the text does not change or `edit` fails). A link changed meanwhile to lead
+    /// elsewhere makes this a plain update of the new target.
+    pub fn finish(self, edit: impl FnOnce(&str) -> Result<String>) -> Result<()> {
+        let real = fsio::resolve(&self.path)?;
+        if real != self.tmp.target() {
+            return update_text(&self.path, edit);
+        }
+        let _lock = self.lock.lock(fsio::LOCK_TIMEOUT)?;
+        let old = read_text(&real)?;
+        let new = edit(&old)?;
+        if new == old && real.exists() {
+            return Ok(());
+        }
+        self.tmp.commit(new.as_bytes())
+    }
+
+    /// [`CredentialsFile::write_credentials`], made ready.
+    pub fn write_credentials(self, profile: &ProfileName, c: &Credentials) -> Result<()> {
+        with_entries(c, |entries| {
+            self.finish(|old| Ok(credfile::set_profile(old, profile, entries, MANAGED_KEYS)))
+        })
+    }
+}
+
+/// The keys a profile of temporary credentials holds (ours: [`MANAGED_KEYS`]).
+fn with_entries<T>(c: &Credentials, f: impl FnOnce(&[(&str, &str)]) -> T) -> T {
+    let exp = c.expiration.map(crate::clock::rfc3339);
+    let mut entries: Vec<(&str, &str)> = vec![
+        ("aws_access_key_id", &c.access_key_id),
+        ("aws_secret_access_key", c.secret_access_key.expose()),
+    ];
+    if let Some(t) = &c.session_token {
+        entries.push(("aws_session_token", t.expose()));
+    }
+    if let Some(e) = &exp {
+        entries.push(("x_security_token_expires", e));
+    }
+    f(&entries)
 }
 
 /// Read, transform and write back under the lock (the symlink followed). Nothing is written
@@ -251,5 +306,79 @@ mod tests {
             .filter(|n| n.contains("astran-tmp"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    fn temp_files(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("astran-tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn a_prepared_write_reads_the_file_when_it_writes_and_keeps_every_other_byte() {
+        let p = ProfileName::parse("astran").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let f = CredentialsFile::new(d.path().join("aws/credentials"));
+        // made ready before the folder exists: the folder is made, the temp file waits in it
+        let ready = f.prepare_update().unwrap();
+        assert_eq!(temp_files(&d.path().join("aws")).len(), 1);
+        // another program writes the file meanwhile: its bytes are kept
+        let theirs = "# mine\r\n[other]\r\naws_access_key_id = O\r\n";
+        fs::write(&f.path, theirs).unwrap();
+        ready.write_credentials(&p, &creds("A")).unwrap();
+        let text = f.read().unwrap();
+        assert!(text.starts_with(theirs), "{text:?}");
+        assert_eq!(f.read_credentials(&p).unwrap().unwrap().access_key_id, "A");
+        assert!(temp_files(&d.path().join("aws")).is_empty());
+
+        // dropped unfinished (STS refused): nothing written, no temp file left
+        let ready = f.prepare_update().unwrap();
+        drop(ready);
+        assert_eq!(f.read().unwrap(), text);
+        assert!(temp_files(&d.path().join("aws")).is_empty());
+    }
+
+    #[test]
+    fn a_prepared_write_takes_the_lock_when_it_writes() {
+        let p = ProfileName::parse("astran").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let f = CredentialsFile::new(d.path().join("credentials"));
+        let ready = f.prepare_update().unwrap();
+        // another writer of ours holds the lock: the write waits for it, then reads what
+        // that writer left
+        let held = FileLock::for_file(&f.path).unwrap();
+        let other = f.clone();
+        let writer = std::thread::spawn(move || ready.write_credentials(&p, &creds("B")));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!writer.is_finished(), "the prepared write did not wait for the lock");
+        fs::write(&other.path, "[kept]\nx = 1\n").unwrap();
+        drop(held);
+        writer.join().unwrap().unwrap();
+        let text = other.read().unwrap();
+        assert!(text.starts_with("[kept]\nx = 1\n"), "{text:?}");
+        assert!(text.contains("aws_access_key_id = B"), "{text:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_prepared_write_follows_a_link_changed_meanwhile() {
+        let p = ProfileName::parse("astran").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let (one, two) = (d.path().join("one"), d.path().join("two"));
+        fs::create_dir(&two).unwrap();
+        let link = d.path().join("credentials");
+        std::os::unix::fs::symlink(one.join("credentials"), &link).unwrap();
+        fs::create_dir(&one).unwrap();
+        let ready = CredentialsFile::new(&link).prepare_update().unwrap();
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(two.join("credentials"), &link).unwrap();
+        ready.write_credentials(&p, &creds("C")).unwrap();
+        assert!(fs::read_to_string(two.join("credentials"))
+            .unwrap()
+            .contains("aws_access_key_id = C"));
+        assert!(!one.join("credentials").exists());
+        assert!(temp_files(&one).is_empty() && temp_files(&two).is_empty());
     }
 }

@@ -49,45 +49,62 @@ pub struct FileLock {
     file: fs::File,
 }
 
-impl FileLock {
-    /// The lock guarding `file` (already resolved).
-    pub fn for_file(file: &Path) -> Result<FileLock> {
+/// The lock file guarding a file, opened but not yet locked: a write made ready ahead
+/// (`awsfile::PreparedUpdate`) opens it early and takes the lock only when it writes.
+pub struct LockFile {
+    file: fs::File,
+    path: PathBuf,
+}
+
+impl LockFile {
+    /// The lock file guarding `file` (already resolved), created if missing.
+    pub fn for_file(file: &Path) -> Result<LockFile> {
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "file".into());
-        Self::acquire(
-            &parent_dir(file).join(format!(".{name}.astran-lock")),
-            LOCK_TIMEOUT,
-        )
+        Self::open(parent_dir(file).join(format!(".{name}.astran-lock")))
     }
 
-    pub fn acquire(lock_path: &Path, timeout: Duration) -> Result<FileLock> {
-        let file = open_private(lock_path, false).map_err(|e| {
-            Error::io(
-                format!("cannot open the lock file {}", lock_path.display()),
-                e,
-            )
+    fn open(path: PathBuf) -> Result<LockFile> {
+        let file = open_private(&path, false).map_err(|e| {
+            Error::io(format!("cannot open the lock file {}", path.display()), e)
         })?;
+        Ok(LockFile { file, path })
+    }
+
+    /// Take the lock, waiting up to `timeout` for another of our writers to release it.
+    pub fn lock(self, timeout: Duration) -> Result<FileLock> {
         let start = Instant::now();
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(FileLock { file }),
+            match self.file.try_lock() {
+                Ok(()) => return Ok(FileLock { file: self.file }),
                 Err(fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
                     std::thread::sleep(Duration::from_millis(10))
                 }
                 Err(fs::TryLockError::WouldBlock) => {
                     return Err(Error::local_io(format!(
                         "another astran process has held {} for {}s; try again",
-                        lock_path.display(),
+                        self.path.display(),
                         timeout.as_secs()
                     )))
                 }
                 Err(fs::TryLockError::Error(e)) => {
-                    return Err(Error::io(format!("cannot lock {}", lock_path.display()), e))
+                    return Err(Error::io(format!("cannot lock {}", self.path.display()), e))
                 }
             }
         }
+    }
+}
+
+impl FileLock {
+    /// The lock guarding `file` (already resolved).
+    pub fn for_file(file: &Path) -> Result<FileLock> {
+        LockFile::for_file(file)?.lock(LOCK_TIMEOUT)
+    }
+
+    pub fn acquire(lock_path: &Path, timeout: Duration) -> Result<FileLock> {
+        LockFile::open(lock_path.to_path_buf())?.lock(timeout)
     }
 }
 
@@ -132,51 +149,106 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
 /// Write `bytes` to `path` atomically: a temp file in the same directory with the target's
 /// mode (0600 when new), fsync, rename over the target, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let mode = existing_mode(path);
-    let mut tmp_path;
-    let mut n = 0u32;
-    let mut file = loop {
-        tmp_path = dir.join(format!(".{name}.astran-tmp-{}-{n}", std::process::id()));
-        match open_private(&tmp_path, true) {
-            Ok(f) => break f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
-            Err(e) => {
-                return Err(Error::io(
-                    format!("cannot create a temporary file in {}", dir.display()),
-                    e,
-                ))
+    TempFile::beside(path)?.commit(bytes)
+}
+
+/// The temp file of an atomic write, created (0600, empty) in the target's folder before
+/// the bytes are known, so that a write made ready ahead (a login's, while STS answers) has
+/// only the bytes, the fsyncs and the rename left. Removed on drop unless committed.
+pub struct TempFile {
+    target: PathBuf,
+    path: PathBuf,
+    file: Option<fs::File>,
+    /// The folder, opened for its fsync after the rename.
+    dir: Option<fs::File>,
+}
+
+impl TempFile {
+    /// A new temp file beside `target` (already resolved).
+    pub fn beside(target: &Path) -> Result<TempFile> {
+        let dir = parent_dir(target);
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into());
+        let mut n = 0u32;
+        loop {
+            let path = dir.join(format!(".{name}.astran-tmp-{}-{n}", std::process::id()));
+            match open_private(&path, true) {
+                Ok(f) => {
+                    return Ok(TempFile {
+                        target: target.to_path_buf(),
+                        path,
+                        file: Some(f),
+                        // on Windows a folder cannot be opened as a file (nor synced)
+                        dir: if cfg!(unix) {
+                            fs::File::open(dir).ok()
+                        } else {
+                            None
+                        },
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot create a temporary file in {}", dir.display()),
+                        e,
+                    ))
+                }
             }
         }
-    };
-    let res = (|| -> std::io::Result<()> {
-        #[cfg(unix)]
-        if let Some(m) = mode {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(fs::Permissions::from_mode(m))?;
+    }
+
+    /// The file the temp file replaces.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Write `bytes` with the target's mode as it is now (0600 when new), fsync, rename
+    /// over the target, fsync the folder. On failure the target is left as it was.
+    pub fn commit(mut self, bytes: &[u8]) -> Result<()> {
+        let Some(mut file) = self.file.take() else {
+            return Err(Error::local_io("the temporary file was already used"));
+        };
+        let mode = existing_mode(&self.target);
+        let res = (|| -> std::io::Result<()> {
+            #[cfg(unix)]
+            if let Some(m) = mode {
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(fs::Permissions::from_mode(m))?;
+            }
+            #[cfg(not(unix))]
+            let _ = mode;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            drop(file);
+            replace(&self.path, &self.target)?;
+            Ok(())
+        })();
+        if let Err(e) = res {
+            let _ = fs::remove_file(&self.path);
+            return Err(Error::io(
+                format!(
+                    "cannot write {}; it was left as it was",
+                    self.target.display()
+                ),
+                e,
+            ));
         }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        replace(&tmp_path, path)?;
-        #[cfg(unix)]
-        if let Ok(d) = fs::File::open(dir) {
+        if let Some(d) = self.dir.take() {
             let _ = d.sync_all();
         }
         Ok(())
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp_path);
-        return Err(Error::io(
-            format!("cannot write {}; it was left as it was", path.display()),
-            e,
-        ));
     }
-    Ok(())
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // not committed: nothing replaced, the temp file goes
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Move the temp file over the target: rename(2) on Unix; on Windows `fs::rename` is

@@ -3,7 +3,7 @@
 //! blocking threads, never on an async worker.
 
 use crate::awsconfig::OurProfile;
-use crate::awsfile::{AwsConfigFile, CredentialsFile};
+use crate::awsfile::{AwsConfigFile, CredentialsFile, PreparedUpdate};
 use crate::claims::{self, AccessClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Account, Config, CredentialMode, Service};
@@ -626,10 +626,20 @@ impl Session {
             .then(|| our_profile(&acct, &role, None, false));
         let (pre_path, pre_name, pre_edit, force) =
             (cfg_path.clone(), cfg_name.clone(), edit.clone(), req.force);
+        // and the credentials file's write made ready (the lock file opened, the temp file
+        // created beside it), so that after STS only the write itself is left
+        let ready_file = (acct.credential_mode == CredentialMode::Static)
+            .then(|| self.credentials_file())
+            .transpose()?;
         let current = tokio::task::spawn_blocking(move || {
+            let ready = ready_file.and_then(|f| {
+                f.prepare_update()
+                    .map_err(|e| log::debug!("the credentials file's write was not made ready: {e}"))
+                    .ok()
+            });
             let config = config::account_edit_is_noop(&pre_path, &pre_name, pre_edit);
             let aws = static_aws.is_some_and(|ours| aws_file.is_current(&ours, force));
-            (config, aws)
+            (config, aws, ready)
         });
         let creds = match sts_done {
             Some(r) => r,
@@ -686,7 +696,8 @@ impl Session {
 
         // The files: the credentials, then the config. A failure to write the credentials
         // fails the login before the config is touched.
-        let (config_current, aws_current) = current.await.unwrap_or((false, false));
+        let (config_current, aws_current, ready) =
+            current.await.unwrap_or((false, false, None));
         let update_config = move || {
             if config_current {
                 return Ok(());
@@ -698,7 +709,8 @@ impl Session {
                 force: req.force,
                 aws_current,
             };
-            self.store_credentials(&acct, &role, &creds, when).await?;
+            self.store_credentials(&acct, &role, &creds, when, ready)
+                .await?;
             Ok::<_, Error>(off_worker(update_config).await)
         };
         let (files, (saved, password)) = tokio::join!(files, keyring);
@@ -769,6 +781,7 @@ impl Session {
         role: &str,
         c: &Credentials,
         when: Renewal,
+        ready: Option<PreparedUpdate>,
     ) -> Result<()> {
         let force = matches!(when, Renewal::No { force: true, .. });
         let aws_current = matches!(
@@ -787,7 +800,7 @@ impl Session {
         };
         match acct.credential_mode {
             CredentialMode::Static => {
-                self.write_profile(&acct.profile, c).await?;
+                self.write_profile(&acct.profile, c, ready).await?;
                 if acct.write_aws_config && !aws_current {
                     config(self.write_aws_config(acct, role, force, None).await)?;
                 }
@@ -820,9 +833,20 @@ impl Session {
         off_worker(move || file.write(&ours, force)).await
     }
 
-    async fn write_profile(&self, profile: &ProfileName, c: &Credentials) -> Result<()> {
+    /// Our profile's keys in the credentials file, through the write made ready for them
+    /// when there is one.
+    async fn write_profile(
+        &self,
+        profile: &ProfileName,
+        c: &Credentials,
+        ready: Option<PreparedUpdate>,
+    ) -> Result<()> {
         let (p, c) = (profile.clone(), c.clone());
-        self.files(move |f| f.write_credentials(&p, &c)).await
+        self.files(move |f| match ready {
+            Some(r) => r.write_credentials(&p, &c),
+            None => f.write_credentials(&p, &c),
+        })
+        .await
     }
 
     /// Use the held session: refresh-token grant, re-assume the role, rewrite the profile.
@@ -878,7 +902,7 @@ impl Session {
                 acct.duration_seconds,
             )
             .await?;
-        self.store_credentials(&acct, &rec.role_arn, &creds, Renewal::Yes)
+        self.store_credentials(&acct, &rec.role_arn, &creds, Renewal::Yes, None)
             .await?;
         Ok(RefreshOutcome {
             account: acct.name,
