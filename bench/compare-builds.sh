@@ -41,12 +41,12 @@ for _ in $(seq "$n"); do
 done
 if [ $keyring = 1 ]; then
   builds=(); for a in "$@"; do builds+=("${a%%=*}=$(cd "${a#*=}" && pwd)/release"); done
-  OUT=$work RUNS=$n dbus-run-session -- bash bench/keyring.sh "${builds[@]}" 2>/dev/null
+  OUT=$work RUNS=$n BLOCK=5 dbus-run-session -- bash bench/keyring.sh "${builds[@]}" 2>/dev/null
 fi
 st() { sort -g "$1" | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f (%.1f–%.1f)", m, a[1], a[NR]}'; }
 sz() { [ -e "$1" ] && awk -v b="$(stat -c %s "$1")" 'BEGIN{printf "%.2f MB", b/1e6}' || echo "–"; }
 kh="" ks=""
-[ $keyring = 1 ] && { kh=" login with gnome-keyring, no agent, ms | with gnome-keyring and the owner running (the last build's daemon), ms |"; ks="---|---|"; }
+[ $keyring = 1 ] && { kh=" login with gnome-keyring, no agent, ms | with gnome-keyring and the owner running (each build's own daemon, alternating in blocks of 5), ms |"; ks="---|---|"; }
 echo "| build | login ms (ASTRAN_KEYRING=none), median (min–max), n=$n |$kh credential-process ms | astran-creds | astran-tray | astran-tray-window |"
 echo "|---|---|$ks---|---|---|---|"
 for a in "$@"; do

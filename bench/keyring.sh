@@ -3,7 +3,7 @@
 # dbus-run-session) with gnome-keyring started and unlocked, as a desktop login leaves it, so
 # the session is saved in the Secret Service. Two phases: the command alone (no agent runs:
 # it opens its own keyring session), then with the session's owner running as on a desktop
-# (`astran-creds daemon` of the last build given: the tray agent's owner code, without the
+# (`astran-creds daemon` of each build in turn: the tray agent's owner code, without the
 # icon), which holds the keyring open and makes the command's login for it. After each
 # login, the servers' own time for the same two requests, side by side (bench/servers.py
 # --each, one Python process that times them inside). Interleaves the builds given as
@@ -47,16 +47,33 @@ phase() { # $1: file prefix, then the builds
   secret-tool lookup service astran-tray username session:default | grep -q refresh_token
 }
 phase keyring "$@"
-last=${*: -1}
-"${last#*=}/astran-creds" daemon --notify log >"$home/daemon.log" 2>&1 &
-owner=$!
-for _ in $(seq 100); do [ -S "$XDG_RUNTIME_DIR/astran-tray/agent.sock" ] && break; sleep 0.05; done
-for a in "$@"; do login "${a#*=}"; done # warm-up: the owner's keyring session opens here
-printf 'PASSWORD123\n' | RUST_LOG=astran_creds=debug "${last#*=}/astran-creds" login --email demo@astran.io \
-  --password-stdin 2>&1 >/dev/null | grep -q "the login is made by the running agent" \
-  || echo "warning: ${last%%=*} did not have the running owner make its login" >&2
-phase keyring-owner "$@"
-kill "$owner"; wait "$owner" 2>/dev/null || true
+# the owner phase: each build's logins beside its own owner (`astran-creds daemon` of that
+# build), the builds alternating in blocks of BLOCK logins (one build: one block of all), so
+# that an owner's change is compared side by side too
+owner=""
+start_owner() { # $1: the build's directory
+  "$1/astran-creds" daemon --notify log >>"$home/daemon.log" 2>&1 &
+  owner=$!
+  for _ in $(seq 200); do
+    [ -S "$XDG_RUNTIME_DIR/astran-tray/agent.sock" ] && break
+    sleep 0.05
+  done
+  login "$1" # warm-up: the owner's keyring session opens here
+  printf 'PASSWORD123\n' | RUST_LOG=astran_creds=debug "$1/astran-creds" login --email demo@astran.io \
+    --password-stdin 2>&1 >/dev/null | grep -q "the login is made by the running agent" \
+    || echo "warning: $1 did not have the running owner make its login" >&2
+}
+stop_owner() { kill "$owner"; wait "$owner" 2>/dev/null || true; rm -f "$XDG_RUNTIME_DIR/astran-tray/agent.sock"; }
+block=${BLOCK:-$RUNS}; [ $# -gt 1 ] || block=$RUNS
+left=$RUNS
+while [ "$left" -gt 0 ]; do
+  k=$(( left < block ? left : block )); left=$(( left - k ))
+  for a in "$@"; do
+    start_owner "${a#*=}"
+    RUNS=$k phase keyring-owner "$a"
+    stop_owner
+  done
+done
 # and the servers alone once more, in a block with nothing else running: their quiet time
 for _ in $(seq "$RUNS"); do
   echo >&"${SERVERS[1]}"; read -r line <&"${SERVERS[0]}"; echo "${line#srv }" >>"$OUT/servers-quiet"

@@ -79,7 +79,9 @@ impl CredentialsFile {
 
     /// Write temporary credentials into `profile` (our keys only).
     pub fn write_credentials(&self, profile: &ProfileName, c: &Credentials) -> Result<()> {
-        with_entries(c, |entries| self.set_profile(profile, entries, MANAGED_KEYS))
+        with_entries(c, |entries| {
+            self.set_profile(profile, entries, MANAGED_KEYS)
+        })
     }
 
     /// The credentials held in `profile`, if it has a key pair.
@@ -352,7 +354,10 @@ mod tests {
         let other = f.clone();
         let writer = std::thread::spawn(move || ready.write_credentials(&p, &creds("B")));
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(!writer.is_finished(), "the prepared write did not wait for the lock");
+        assert!(
+            !writer.is_finished(),
+            "the prepared write did not wait for the lock"
+        );
         fs::write(&other.path, "[kept]\nx = 1\n").unwrap();
         drop(held);
         writer.join().unwrap().unwrap();

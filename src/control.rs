@@ -299,20 +299,32 @@ impl OwnerLogin {
 
     /// The account checked by the owner (`login_check`) before the password is asked for.
     /// Any failure, a refusal among them, means: log in here, which says it again if it is
-    /// the account's.
+    /// the account's. With the email and password in `req` (read before the check), a
+    /// password account's login is made at once and its outcome is in the reply (`login`,
+    /// `login_error`); without them, or from an owner that predates that, the reply has a
+    /// ticket for [`OwnerLogin::login`].
     pub fn check(
         &mut self,
         req: &crate::session::LoginRequest,
     ) -> Result<crate::protocol::LoginChecked> {
+        let at_once = req.email.is_some() && req.password.is_some();
         let req = Request::LoginCheck {
             setup: self.setup.clone(),
             account: req.account.clone(),
             profile: req.profile.clone(),
             duration_seconds: req.duration_seconds.map(|d| d.seconds()),
             force: req.force,
+            email: req.email.clone().filter(|_| at_once),
+            password: req.password.clone().filter(|_| at_once),
+            role_arn: req.role_arn.clone().filter(|_| at_once),
         };
         let stream = connect_blocking(&self.path)?;
-        let checked = exchange_blocking(&stream, &req, Duration::from_secs(5))?;
+        // a login made at once takes as long as the IdP and STS; a check alone is quick
+        let timeout = Duration::from_secs(if at_once { 600 } else { 5 });
+        let checked: crate::protocol::LoginChecked = exchange_blocking(&stream, &req, timeout)?;
+        if checked.login.is_some() || checked.login_error.is_some() {
+            log::debug!("the login is made by the running agent");
+        }
         self.stream = Some(stream);
         Ok(checked)
     }

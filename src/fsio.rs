@@ -67,9 +67,8 @@ impl LockFile {
     }
 
     fn open(path: PathBuf) -> Result<LockFile> {
-        let file = open_private(&path, false).map_err(|e| {
-            Error::io(format!("cannot open the lock file {}", path.display()), e)
-        })?;
+        let file = open_private(&path, false)
+            .map_err(|e| Error::io(format!("cannot open the lock file {}", path.display()), e))?;
         Ok(LockFile { file, path })
     }
 
@@ -186,7 +185,7 @@ impl TempFile {
                         } else {
                             None
                         },
-                    })
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
                 Err(e) => {

@@ -250,24 +250,50 @@ fn login_by_owner(command: &Command) -> ByOwner {
         return ByOwner::Here(None);
     };
     let mut owner = astran_creds::control::OwnerLogin::new(setup);
+    // With the email on the command line and the password on standard input, both go with
+    // the check and the owner makes the login at once (one answer to wait for). When no
+    // password can be read, the check comes first all the same, so that a refusal is what
+    // is said, as a login here says it.
+    let typed = match (email, *password_stdin) {
+        (Some(e), true) => read_stdin_password().ok().map(|p| (e.clone(), p)),
+        _ => None,
+    };
+    let asked = LoginRequest {
+        email: typed.as_ref().map(|(e, _)| e.clone()),
+        password: typed.as_ref().map(|(_, p)| p.clone()),
+        role_arn: role_arn.clone(),
+        ..req.clone()
+    };
     // the owner checks the account before the password is asked for, as a login here does;
     // any refusal is said again, by the login here
-    let checked = match owner.check(&req) {
+    let checked = match owner.check(&asked) {
         Ok(c) if c.auth == AuthKind::Password => c,
         Ok(_) => return ByOwner::Here(None),
         Err(e) => {
             log::debug!("no running agent makes this login ({e}); logging in here");
-            return ByOwner::Here(None);
+            return ByOwner::Here(typed);
         }
     };
-    let (email, password) =
-        match ask_email_and_password(email.clone().or(checked.email), *password_stdin) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("astran-creds: {e}");
-                return ByOwner::Done(e.exit_code());
-            }
-        };
+    if let Some(out) = &checked.login {
+        say_logged_in(out);
+        return ByOwner::Done(0);
+    }
+    if let Some(e) = checked.login_error {
+        let e = astran_creds::Error::from_wire(e);
+        eprintln!("astran-creds: {e}");
+        return ByOwner::Done(e.exit_code());
+    }
+    let told = match typed {
+        Some(t) => Ok(t),
+        None => ask_email_and_password(email.clone().or(checked.email), *password_stdin),
+    };
+    let (email, password) = match told {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("astran-creds: {e}");
+            return ByOwner::Done(e.exit_code());
+        }
+    };
     let req = LoginRequest {
         account: Some(checked.account.to_string()),
         email: Some(email.clone()),

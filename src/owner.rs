@@ -467,6 +467,9 @@ impl SessionHandler {
                 profile,
                 duration_seconds,
                 force,
+                email,
+                password,
+                role_arn,
             } => {
                 same_setup(s, &setup)?;
                 let req = LoginRequest {
@@ -477,13 +480,41 @@ impl SessionHandler {
                     ..Default::default()
                 };
                 let acct = s.prepare_login(&req, true).await?;
-                let ticket = (acct.auth == AuthKind::Password).then(|| self.keep_checked(&acct));
-                Ok(Response::LoginChecked(LoginChecked {
-                    account: acct.name,
+                let checked = LoginChecked {
+                    account: acct.name.clone(),
                     auth: acct.auth,
-                    email: acct.email,
-                    ticket,
-                }))
+                    email: acct.email.clone(),
+                    ticket: None,
+                    login: None,
+                    login_error: None,
+                };
+                match (acct.auth, email, password) {
+                    // the command has the email and password: the login at once
+                    (AuthKind::Password, Some(email), Some(password)) => {
+                        let req = LoginRequest {
+                            email: Some(email),
+                            password: Some(password),
+                            role_arn,
+                            ..req
+                        };
+                        let r = s.login_prepared(acct, req).await;
+                        self.wake.notify_one();
+                        let (login, login_error) = match r {
+                            Ok(o) => (Some(o), None),
+                            Err(e) => (None, Some(e.to_wire())),
+                        };
+                        Ok(Response::LoginChecked(LoginChecked {
+                            login,
+                            login_error,
+                            ..checked
+                        }))
+                    }
+                    (AuthKind::Password, _, _) => Ok(Response::LoginChecked(LoginChecked {
+                        ticket: Some(self.keep_checked(&acct)),
+                        ..checked
+                    })),
+                    _ => Ok(Response::LoginChecked(checked)),
+                }
             }
             Request::Login {
                 account,

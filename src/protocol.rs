@@ -67,6 +67,12 @@ pub enum Request {
     /// A command's check of a password login before it asks for the password
     /// (`Session::prepare_login`, here): refused (`unavailable`) unless its setup is this
     /// owner's. The reply is `login_checked`'s.
+    ///
+    /// A command that has the email and password already (`--email` and a password read
+    /// from standard input) sends them along: a password account's login is then made at
+    /// once, its outcome in the reply (`login` or `login_error`), so the command waits for
+    /// one answer, not two. An owner that predates this ignores them and answers with a
+    /// ticket, for the `login` that follows as before.
     LoginCheck {
         setup: String,
         #[serde(default)]
@@ -77,6 +83,12 @@ pub enum Request {
         duration_seconds: Option<u32>,
         #[serde(default)]
         force: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<Secret>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role_arn: Option<String>,
     },
     Refresh {
         #[serde(default)]
@@ -274,6 +286,13 @@ pub struct LoginChecked {
     /// For the `login` that follows (a password login only): the account as checked here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
+    /// The login made at once, when the check carried the password (then no ticket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<LoginOutcome>,
+    /// Or why that login failed: the login's error, not the check's (a refused check is
+    /// the reply's own error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_error: Option<crate::error::WireError>,
 }
 
 /// `ping`'s reply.

@@ -634,7 +634,9 @@ impl Session {
         let current = tokio::task::spawn_blocking(move || {
             let ready = ready_file.and_then(|f| {
                 f.prepare_update()
-                    .map_err(|e| log::debug!("the credentials file's write was not made ready: {e}"))
+                    .map_err(|e| {
+                        log::debug!("the credentials file's write was not made ready: {e}")
+                    })
                     .ok()
             });
             let config = config::account_edit_is_noop(&pre_path, &pre_name, pre_edit);
@@ -696,8 +698,7 @@ impl Session {
 
         // The files: the credentials, then the config. A failure to write the credentials
         // fails the login before the config is touched.
-        let (config_current, aws_current, ready) =
-            current.await.unwrap_or((false, false, None));
+        let (config_current, aws_current, ready) = current.await.unwrap_or((false, false, None));
         let update_config = move || {
             if config_current {
                 return Ok(());

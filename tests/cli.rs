@@ -616,6 +616,59 @@ fn a_login_that_sts_fails_leaves_the_keyring_as_it_was() {
     );
 }
 
+/// A password read from standard input goes with the owner's check, and the owner makes
+/// the login at once (one answer). An owner that predates this answers the check with a
+/// ticket (it ignores the password): the command then sends the login as before, with the
+/// password it read, and does not read it again. Here that older owner is played by the test.
+#[test]
+fn an_older_owner_answering_the_check_with_a_ticket_still_makes_the_login() {
+    use std::io::{BufRead, BufReader, Write};
+    let env = Env::standard();
+    let sock = env.control_socket();
+    std::fs::create_dir_all(sock.parent().unwrap()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let owner = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut lines = BufReader::new(conn.try_clone().unwrap()).lines();
+        let mut out = conn;
+        let check: serde_json::Value =
+            serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        writeln!(
+            out,
+            r#"{{"ok":true,"result":{{"account":"default","auth":"password","ticket":"T1"}}}}"#
+        )
+        .unwrap();
+        let login: serde_json::Value =
+            serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        writeln!(
+            out,
+            r#"{{"ok":true,"result":{{"account":"default","email":"{EMAIL}","profile":"astran","role_arn":"arn:aws:iam::1:role/old-owner","expires_at":"2030-01-01T00:00:00Z","session_expires_at":null,"keyring_unavailable":null}}}}"#
+        )
+        .unwrap();
+        (check, login)
+    });
+    let o = env.login(&[]);
+    assert_ok(&o, "login through an older owner");
+    assert!(text(&o).0.contains("old-owner"), "{:?}", text(&o));
+    let (check, login) = owner.join().unwrap();
+    assert_eq!(check["cmd"], "login_check");
+    assert_eq!(
+        check["password"], PASSWORD,
+        "the check carried the password"
+    );
+    assert_eq!(login["cmd"], "login");
+    assert_eq!(login["ticket"], "T1");
+    assert_eq!(
+        login["password"], PASSWORD,
+        "the password read once, sent again"
+    );
+    assert_eq!(login["email"], EMAIL);
+    assert!(
+        !env.creds.exists(),
+        "the (played) owner wrote the files, not the command"
+    );
+}
+
 /// On a desktop the agent holds the keyring open: a login is made by it (the command opens no
 /// keyring session and starts no runtime of its own), a logout's keyring changes go through it,
 /// and both land in gnome-keyring all the same. An agent whose secrets are elsewhere (here in
