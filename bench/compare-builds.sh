@@ -30,7 +30,7 @@ export ASTRAN_STS_ENDPOINT="http://127.0.0.1:$port" ASTRAN_KEYRING=none
 export HOME=$work/home XDG_CONFIG_HOME=$work/home/.config AWS_SHARED_CREDENTIALS_FILE=$work/home/.aws/credentials
 mkdir -p "$HOME"
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f\n", (b - a) * 1000}'; }
-login() { printf 'PASSWORD123\n' | "$1/release/astran-creds" login --email demo@astran.io --password-stdin >/dev/null 2>&1; }
+login() { "$1/release/astran-creds" login --email demo@astran.io --password-stdin <<<'PASSWORD123' >/dev/null 2>&1; }
 login "${1#*=}" # warm-up
 for _ in $(seq "$n"); do
   for a in "$@"; do

@@ -28,7 +28,7 @@ for _ in $(seq 100); do
     org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q true && break
   sleep 0.05
 done
-login() { printf 'PASSWORD123\n' | "$1/astran-creds" login --email demo@astran.io --password-stdin >/dev/null; }
+login() { "$1/astran-creds" login --email demo@astran.io --password-stdin <<<'PASSWORD123' >/dev/null; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f\n", (b - a) * 1000}'; }
 for a in "$@"; do login "${a#*=}"; done # warm-up: the keyring item exists from here on, as for a user
 coproc SERVERS { exec python3 bench/servers.py --each; }

@@ -88,7 +88,7 @@ export_env() {
   mkdir -p "$1/.aws" && mkdir -p -m 700 "$1/run"
 }
 ours() {
-  printf 'PASSWORD123\n' | "$BIN/astran-creds" login --email demo@astran.io --password-stdin >/dev/null 2>>"$work/ours.err"
+  "$BIN/astran-creds" login --email demo@astran.io --password-stdin <<<'PASSWORD123' >/dev/null 2>>"$work/ours.err"
 }
 # The vendor tutorial, step by step, with jq doing the copying a person does by hand.
 aws=$root/.venv/bin/aws

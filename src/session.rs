@@ -699,12 +699,6 @@ impl Session {
         // The files: the credentials, then the config. A failure to write the credentials
         // fails the login before the config is touched.
         let (config_current, aws_current, ready) = current.await.unwrap_or((false, false, None));
-        let update_config = move || {
-            if config_current {
-                return Ok(());
-            }
-            config::update_account(&cfg_path, &cfg_name, edit)
-        };
         let files = async {
             let when = Renewal::No {
                 force: req.force,
@@ -712,7 +706,13 @@ impl Session {
             };
             self.store_credentials(&acct, &role, &creds, when, ready)
                 .await?;
-            Ok::<_, Error>(off_worker(update_config).await)
+            // (no trip to a blocking thread when the config already says it all)
+            if config_current {
+                return Ok(Ok(()));
+            }
+            Ok::<_, Error>(
+                off_worker(move || config::update_account(&cfg_path, &cfg_name, edit)).await,
+            )
         };
         let (files, (saved, password)) = tokio::join!(files, keyring);
         let config = files?;
