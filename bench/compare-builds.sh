@@ -55,10 +55,10 @@ for a in "$@"; do
   echo "| $l | $(st "$work/login-$l") |$kc $(st "$work/cp-$l") | $(sz "$d/release/astran-creds") | $(sz "$d/release/astran-tray") | $(sz "$d/release/astran-tray-window") |"
 done
 if [ $keyring = 1 ]; then
-  echo "| the servers alone (bench/servers.py --each: the two requests in one process), after each login | | $(st "$work/servers") | | | | | |"
-  echo "| the same in a block at the end, nothing else running | | $(st "$work/servers-quiet") | | | | | |"
+  echo "| the servers alone (bench/servers.py --each: the two requests in one process), one after each login, each after the same pause | | $(st "$work/servers") | | | | | |"
+  echo "| the same in a block at the end, back to back (the servers' best case) | | $(st "$work/servers-quiet") | | | | | |"
   for a in "$@"; do
     l=${a%%=*}
-    echo "| $l: each login less the servers' time right after it | | $(st "$work/over-keyring-$l") | $(st "$work/over-keyring-owner-$l") | | | | |"
+    echo "| $l: each login less the servers' time after it | | $(st "$work/over-keyring-$l") | $(st "$work/over-keyring-owner-$l") | | | | |"
   done
 fi

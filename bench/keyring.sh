@@ -6,11 +6,13 @@
 # (`astran-creds daemon` of each build in turn: the tray agent's owner code, without the
 # icon), which holds the keyring open and makes the command's login for it. After each
 # login, the servers' own time for the same two requests, side by side (bench/servers.py
-# --each, one Python process that times them inside). Interleaves the builds given as
-# LABEL=DIR (DIR holds astran-creds) and writes the samples, in ms, to $OUT/keyring-LABEL (alone), $OUT/keyring-owner-LABEL (owner
-# running), $OUT/servers (each right after a login), $OUT/servers-quiet (in a block at the
-# end, nothing else running), and each login's difference from the servers' time taken right
-# after it to $OUT/over-keyring-LABEL and $OUT/over-keyring-owner-LABEL.
+# --each, one Python process that times them inside), each after the same pause as a login.
+# Interleaves the builds given as LABEL=DIR (DIR holds astran-creds) and writes the samples,
+# in ms, to $OUT/keyring-LABEL (alone), $OUT/keyring-owner-LABEL (owner running),
+# $OUT/servers (one after each login), $OUT/servers-quiet (in a block at the end, back to
+# back: no pause, nothing else running, the servers' best case), and each login's
+# difference from the servers' time taken after it to $OUT/over-keyring-LABEL and
+# $OUT/over-keyring-owner-LABEL.
 #
 #   OUT=dir RUNS=21 ASTRAN_IDP_URL=… ASTRAN_STS_ENDPOINT=… dbus-run-session -- bash bench/keyring.sh ours=target/release
 set -euo pipefail
@@ -32,13 +34,17 @@ login() { "$1/astran-creds" login --email demo@astran.io --password-stdin <<<'PA
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f\n", (b - a) * 1000}'; }
 for a in "$@"; do login "${a#*=}"; done # warm-up: the keyring item exists from here on, as for a user
 coproc SERVERS { exec python3 bench/servers.py --each; }
+# Each login and each timing of the servers alone come after the same pause (PACE seconds,
+# default 0.05: the previous one's trailing work, such as the owner's reload and the keyring
+# daemon's write, has ended by then), so that neither finds the machine busier, or warmer,
+# than the other; the pair's difference is our overhead at that moment.
+pace() { sleep "${PACE:-0.05}"; }
 phase() { # $1: file prefix, then the builds
   local prefix=$1 line ours srv; shift
   for _ in $(seq "$RUNS"); do
     for a in "$@"; do
-      t0=$EPOCHREALTIME; login "${a#*=}"; t1=$EPOCHREALTIME; ours=$(ms "$t0" "$t1")
-      # the servers alone, right after: the pair's difference is our overhead at that moment
-      echo >&"${SERVERS[1]}"; read -r line <&"${SERVERS[0]}"; srv=${line#srv }
+      pace; t0=$EPOCHREALTIME; login "${a#*=}"; t1=$EPOCHREALTIME; ours=$(ms "$t0" "$t1")
+      pace; echo >&"${SERVERS[1]}"; read -r line <&"${SERVERS[0]}"; srv=${line#srv }
       echo "$ours" >>"$OUT/$prefix-${a%%=*}"; echo "$srv" >>"$OUT/servers"
       awk -v a="$ours" -v b="$srv" 'BEGIN{printf "%.2f\n", a - b}' >>"$OUT/over-$prefix-${a%%=*}"
     done
@@ -74,7 +80,8 @@ while [ "$left" -gt 0 ]; do
     stop_owner
   done
 done
-# and the servers alone once more, in a block with nothing else running: their quiet time
+# and the servers alone once more, in a block with nothing else running and no pause: their
+# best case (hot caches, a machine that never idles between the requests)
 for _ in $(seq "$RUNS"); do
   echo >&"${SERVERS[1]}"; read -r line <&"${SERVERS[0]}"; echo "${line#srv }" >>"$OUT/servers-quiet"
 done
