@@ -66,13 +66,16 @@ impl CredentialsFile {
     }
 
     /// A write of this file made ready before its content is known (a login's, while STS
-    /// answers): see [`PreparedUpdate`].
+    /// answers): see [`PreparedUpdate`]. Only where the folder and our lock file are there
+    /// already (a file written before): what it makes, its temp file, goes again when it is
+    /// dropped, so a login that fails meanwhile leaves nothing behind; otherwise an error,
+    /// and the write is made the usual way.
     pub fn prepare_update(&self) -> Result<PreparedUpdate> {
         let real = fsio::resolve(&self.path)?;
-        fsio::create_private_dir(fsio::parent_dir(&real))?;
+        let lock = LockFile::existing_for(&real)?;
         Ok(PreparedUpdate {
             path: self.path.clone(),
-            lock: LockFile::for_file(&real)?,
+            lock,
             tmp: TempFile::beside(&real)?,
         })
     }
@@ -323,7 +326,12 @@ mod tests {
         let p = ProfileName::parse("astran").unwrap();
         let d = tempfile::tempdir().unwrap();
         let f = CredentialsFile::new(d.path().join("aws/credentials"));
-        // made ready before the folder exists: the folder is made, the temp file waits in it
+        // nothing made ready before our first write: no folder, no lock file is made ahead
+        assert!(f.prepare_update().is_err());
+        assert!(!d.path().join("aws").exists());
+        f.write_credentials(&ProfileName::parse("first").unwrap(), &creds("F"))
+            .unwrap();
+        std::fs::remove_file(&f.path).unwrap();
         let ready = f.prepare_update().unwrap();
         assert_eq!(temp_files(&d.path().join("aws")).len(), 1);
         // another program writes the file meanwhile: its bytes are kept
@@ -347,6 +355,7 @@ mod tests {
         let p = ProfileName::parse("astran").unwrap();
         let d = tempfile::tempdir().unwrap();
         let f = CredentialsFile::new(d.path().join("credentials"));
+        f.write_credentials(&p, &creds("A")).unwrap();
         let ready = f.prepare_update().unwrap();
         // another writer of ours holds the lock: the write waits for it, then reads what
         // that writer left
@@ -376,6 +385,9 @@ mod tests {
         let link = d.path().join("credentials");
         std::os::unix::fs::symlink(one.join("credentials"), &link).unwrap();
         fs::create_dir(&one).unwrap();
+        CredentialsFile::new(&link)
+            .write_credentials(&p, &creds("A"))
+            .unwrap();
         let ready = CredentialsFile::new(&link).prepare_update().unwrap();
         fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink(two.join("credentials"), &link).unwrap();
@@ -383,7 +395,9 @@ mod tests {
         assert!(fs::read_to_string(two.join("credentials"))
             .unwrap()
             .contains("aws_access_key_id = C"));
-        assert!(!one.join("credentials").exists());
+        assert!(fs::read_to_string(one.join("credentials"))
+            .unwrap()
+            .contains("aws_access_key_id = A"));
         assert!(temp_files(&one).is_empty() && temp_files(&two).is_empty());
     }
 }

@@ -59,11 +59,27 @@ pub struct LockFile {
 impl LockFile {
     /// The lock file guarding `file` (already resolved), created if missing.
     pub fn for_file(file: &Path) -> Result<LockFile> {
+        Self::open(Self::path_for(file))
+    }
+
+    /// The lock file guarding `file`, only if it is there already (a write made ready
+    /// ahead creates nothing that a failed login would leave behind).
+    pub fn existing_for(file: &Path) -> Result<LockFile> {
+        let path = Self::path_for(file);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot open the lock file {}", path.display()), e))?;
+        Ok(LockFile { file, path })
+    }
+
+    fn path_for(file: &Path) -> PathBuf {
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "file".into());
-        Self::open(parent_dir(file).join(format!(".{name}.astran-lock")))
+        parent_dir(file).join(format!(".{name}.astran-lock"))
     }
 
     fn open(path: PathBuf) -> Result<LockFile> {

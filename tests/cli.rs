@@ -581,6 +581,16 @@ fn start_daemon(env: &Env, var: Option<(&str, &str)>) -> Guard {
 
 /// A login that STS refuses (HTTP 503) exits 5 and leaves `before` in the keyring.
 fn a_refused_login_leaves_the_session(env: &Env, before: &[u8]) {
+    let folder = env.creds.parent().unwrap();
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let (files_before, creds_before) = (listing(), env.creds_text());
     env.idp.sts_fault("http503");
     let o = env.login(&[]);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o).1);
@@ -589,6 +599,13 @@ fn a_refused_login_leaves_the_session(env: &Env, before: &[u8]) {
         before,
         "the session of the earlier login is back"
     );
+    // the credentials file's write made ready while STS answered is gone with it
+    assert_eq!(
+        listing(),
+        files_before,
+        "no file left in the credentials' folder"
+    );
+    assert_eq!(env.creds_text(), creds_before);
     env.idp.sts_fault("none");
 }
 
