@@ -26,7 +26,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from webdriver_common import click as dom_click, x_screenshot, quit_session
+from webdriver_common import click as dom_click, x_screenshot_painted, quit_session
 
 p = argparse.ArgumentParser()
 p.add_argument("--driver", required=True)
@@ -146,7 +146,7 @@ try:
         "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));")
     time.sleep(0.5)
     seen["before"] = accounts()
-    x_screenshot("Astran status", shots / "status.png")
+    seen["status_shot_tries"] = x_screenshot_painted("Astran status", shots / "status.png")
 
     # a renewal: the credentials' end moves, and the event is listed first
     before = default_account()
@@ -209,7 +209,7 @@ try:
     seen["svg_width_at_400"] = driver.execute_script(
         "return Math.max(...Array.from(document.querySelectorAll('svg.timeline')).map(s => s.getBoundingClientRect().right));")
     seen["viewport_at_400"] = driver.execute_script("return document.documentElement.clientWidth;")
-    x_screenshot("Astran status", shots / "status-400.png")
+    x_screenshot_painted("Astran status", shots / "status-400.png")
     ok = True
 finally:
     quit_session(driver)
