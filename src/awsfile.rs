@@ -154,12 +154,7 @@ impl PreparedUpdate {
             return update_text(&self.path, edit);
         }
         let _lock = self.lock.lock(fsio::LOCK_TIMEOUT)?;
-        let old = read_text(&real)?;
-        let new = edit(&old)?;
-        if new == old && real.exists() {
-            return Ok(());
-        }
-        self.tmp.commit(new.as_bytes())
+        rewrite(&real, edit, || Ok(self.tmp))
     }
 
     /// [`CredentialsFile::write_credentials`], made ready.
@@ -192,12 +187,23 @@ fn update_text(path: &Path, edit: impl FnOnce(&str) -> Result<String>) -> Result
     let real = fsio::resolve(path)?;
     fsio::create_private_dir(fsio::parent_dir(&real))?;
     let _lock = FileLock::for_file(&real)?;
-    let old = read_text(&real)?;
+    rewrite(&real, edit, || TempFile::beside(&real))
+}
+
+/// Under the lock held by the caller: read `real`, apply `edit`, and write the result through
+/// `tmp`'s temp file (atomically); nothing is written when the text does not change or `edit`
+/// fails.
+fn rewrite(
+    real: &Path,
+    edit: impl FnOnce(&str) -> Result<String>,
+    tmp: impl FnOnce() -> Result<TempFile>,
+) -> Result<()> {
+    let old = read_text(real)?;
     let new = edit(&old)?;
     if new == old && real.exists() {
         return Ok(());
     }
-    fsio::write_atomic(&real, new.as_bytes())
+    tmp()?.commit(new.as_bytes())
 }
 
 /// `~/.aws/config` on disk (`AWS_CONFIG_FILE` honoured).

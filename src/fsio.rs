@@ -59,19 +59,13 @@ pub struct LockFile {
 impl LockFile {
     /// The lock file guarding `file` (already resolved), created if missing.
     pub fn for_file(file: &Path) -> Result<LockFile> {
-        Self::open(Self::path_for(file))
+        Self::open(Self::path_for(file), true)
     }
 
     /// The lock file guarding `file`, only if it is there already (a write made ready
     /// ahead creates nothing that a failed login would leave behind).
     pub fn existing_for(file: &Path) -> Result<LockFile> {
-        let path = Self::path_for(file);
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(format!("cannot open the lock file {}", path.display()), e))?;
-        Ok(LockFile { file, path })
+        Self::open(Self::path_for(file), false)
     }
 
     fn path_for(file: &Path) -> PathBuf {
@@ -82,9 +76,14 @@ impl LockFile {
         parent_dir(file).join(format!(".{name}.astran-lock"))
     }
 
-    fn open(path: PathBuf) -> Result<LockFile> {
-        let file = open_private(&path, false)
-            .map_err(|e| Error::io(format!("cannot open the lock file {}", path.display()), e))?;
+    /// `create`: made (0600) when missing; else only opened.
+    fn open(path: PathBuf, create: bool) -> Result<LockFile> {
+        let file = if create {
+            open_private(&path, false)
+        } else {
+            fs::OpenOptions::new().read(true).write(true).open(&path)
+        }
+        .map_err(|e| Error::io(format!("cannot open the lock file {}", path.display()), e))?;
         Ok(LockFile { file, path })
     }
 
@@ -119,7 +118,7 @@ impl FileLock {
     }
 
     pub fn acquire(lock_path: &Path, timeout: Duration) -> Result<FileLock> {
-        LockFile::open(lock_path.to_path_buf())?.lock(timeout)
+        LockFile::open(lock_path.to_path_buf(), true)?.lock(timeout)
     }
 }
 

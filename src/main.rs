@@ -261,7 +261,6 @@ fn login_by_owner(command: &Command) -> ByOwner {
     let asked = LoginRequest {
         email: typed.as_ref().map(|(e, _)| e.clone()),
         password: typed.as_ref().map(|(_, p)| p.clone()),
-        role_arn: role_arn.clone(),
         ..req.clone()
     };
     // the owner checks the account before the password is asked for, as a login here does;
