@@ -7,7 +7,7 @@
 //! channel answering and stops.
 
 #[cfg(unix)]
-mod unix;
+pub(crate) mod unix;
 #[cfg(unix)]
 use unix as transport;
 #[cfg(windows)]

@@ -87,6 +87,22 @@ impl LockFile {
         Ok(LockFile { file, path })
     }
 
+    /// The lock file at `path`, created (0600) if missing.
+    pub fn at(path: &Path) -> Result<LockFile> {
+        Self::open(path.to_path_buf(), true)
+    }
+
+    /// The lock if it is free now; else the lock file back, to wait on.
+    pub fn try_lock(self) -> Result<std::result::Result<FileLock, LockFile>> {
+        match self.file.try_lock() {
+            Ok(()) => Ok(Ok(FileLock { file: self.file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(Err(self)),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(Error::io(format!("cannot lock {}", self.path.display()), e))
+            }
+        }
+    }
+
     /// Take the lock, waiting up to `timeout` for another of our writers to release it.
     pub fn lock(self, timeout: Duration) -> Result<FileLock> {
         let start = Instant::now();

@@ -74,6 +74,47 @@ pub struct Session {
     aws_config_path: Option<PathBuf>,
     /// What happened (logins, renewals, failures), for the owner's status window.
     events: EventLog,
+    /// One change of an account's session at a time (`Session::hold`).
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// An account's turn to change its session (`Session::hold`), until dropped.
+pub(crate) struct Turn {
+    /// Released first (fields drop in order).
+    _across: Option<crate::fsio::FileLock>,
+    _here: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// How long a turn waits for another process's: longer than a renewal can take (the IdP's
+/// and STS's whole-request timeouts); after it the change is made all the same (a process
+/// stopped while holding the lock must not stop every login).
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The account's turn among this user's processes: free at once normally (one open and one
+/// `flock`, on this thread); waited for off the async workers only when another has it.
+/// `None` (said in the debug log) when the lock cannot be had: the change goes ahead.
+async fn across_processes(account: &str) -> Option<crate::fsio::FileLock> {
+    #[cfg(unix)]
+    {
+        let path = crate::paths::session_turn_lock(account);
+        let opened = crate::control::unix::prepare_dir(crate::fsio::parent_dir(&path))
+            .and_then(|()| crate::fsio::LockFile::at(&path));
+        let waited = match opened.and_then(crate::fsio::LockFile::try_lock) {
+            Ok(Ok(held)) => return Some(held),
+            Ok(Err(busy)) => tokio::task::spawn_blocking(move || busy.lock(TURN_WAIT))
+                .await
+                .unwrap_or_else(|e| Err(Error::local_io(format!("the wait failed: {e}")))),
+            Err(e) => Err(e),
+        };
+        waited
+            .map_err(|e| log::debug!("account {account}: changed without its turn: {e}"))
+            .ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = account;
+        None
+    }
 }
 
 /// Whether credentials are written by a renewal or by a login (which may `force` our
@@ -149,6 +190,25 @@ impl Session {
             credentials_path: None,
             aws_config_path: None,
             events: EventLog::default(),
+            turns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account's turn to change its session (the keyring's record, the profile's keys):
+    /// a login's end, a renewal, a keep-alive and a logout take turns, in this process (in
+    /// the order they asked) and across this user's processes (a lock file beside the control
+    /// socket). So a renewal that began before a login or a logout cannot end after it and
+    /// put back the older session's record and keys; it waits, then renews what it finds.
+    /// Never held while a user or a browser is waited for.
+    pub(crate) async fn hold(&self, account: &str) -> Turn {
+        let turn = {
+            let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+            turns.entry(account.to_owned()).or_default().clone()
+        };
+        let here = turn.lock_owned().await;
+        Turn {
+            _across: across_processes(account).await,
+            _here: here,
         }
     }
 
@@ -344,6 +404,8 @@ impl Session {
         undoable: bool,
     ) -> Result<()> {
         self.holds_keyring(keyring)?;
+        // no turn taken here: the command asking holds the account's turn across processes
+        // for the change it is making (waiting for it here would wait for the caller)
         let (store, a) = (self.store.clone(), account.to_string());
         off_worker(move || store.change_in_keyring(slot, &a, value.as_ref(), undoable)).await?;
         Ok(())
@@ -531,6 +593,7 @@ impl Session {
         password: Option<Secret>,
     ) -> Result<LoginOutcome> {
         let name = acct.name.clone();
+        let _turn = self.hold(name.as_str()).await;
         let http = self.http(&acct)?;
         let claims = decode_claims(&tokens)?;
         let email = email.or(claims.email.clone()).ok_or_else(|| {
@@ -878,6 +941,7 @@ impl Session {
 
     async fn renew_credentials(&self, account: Option<&str>) -> Result<RefreshOutcome> {
         let acct = self.account(account).await?;
+        let _turn = self.hold(acct.name.as_str()).await;
         let (rec, tokens) = self.refresh_tokens(&acct).await?;
         let claims = decode_claims(&tokens)?;
         let roles = claims.roles.unwrap_or_default();
@@ -918,6 +982,7 @@ impl Session {
     pub async fn keep_alive(&self, account: &str) -> Result<Option<OffsetDateTime>> {
         let r = async {
             let acct = self.account(Some(account)).await?;
+            let _turn = self.hold(acct.name.as_str()).await;
             let (_, tokens) = self.refresh_tokens(&acct).await?;
             Ok(tokens.refresh_expires_at())
         }
@@ -1014,6 +1079,7 @@ impl Session {
         remove_profile: bool,
     ) -> Result<AccountName> {
         let acct = self.account(account).await?;
+        let _turn = self.hold(acct.name.as_str()).await;
         let a = acct.name.clone();
         self.blocking(move |s| -> Result<()> {
             s.delete(Slot::Session, &a)?;

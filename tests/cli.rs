@@ -785,7 +785,21 @@ fn the_owner_makes_a_login_only_for_the_same_setup() {
             .contains("aws_session_token"),
         "the command's own file"
     );
-    assert!(!env.creds.exists(), "the owner's file is untouched");
+    // The command's login was not written to the owner's file. The account's session is
+    // shared (one keyring), though, and the command tells the owner it logged in: the owner
+    // then renews its own profile, which has no keys yet, with keys of its own. This is
+    // awaited, so that it cannot land in the middle of what follows.
+    let owners_key = |env: &Env| env.profile_value("astran", "aws_access_key_id");
+    wait_for(
+        "the owner's renewal of its profile",
+        Duration::from_secs(10),
+        || owners_key(&env).is_some() && env.log_text().contains("profile astran renewed"),
+    );
+    let commands = std::fs::read_to_string(&other).unwrap();
+    assert!(
+        !commands.contains(&owners_key(&env).unwrap()),
+        "keys of its own"
+    );
     // (a credentials file the secrets scan does not know)
     std::fs::remove_file(&other).unwrap();
 

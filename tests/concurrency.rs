@@ -263,3 +263,80 @@ fn concurrent_writers_never_tear_or_lose_the_file() {
     }
     assert!(cfg.contains("[accounts.tray]") && cfg.contains("[accounts.daemon]"));
 }
+
+/// Spawn `astran-creds refresh` and return once its STS request is in (the slow fault set
+/// by the caller holds it two seconds): from then on it holds the account's turn.
+fn refresh_in_flight(env: &Env) -> std::process::Child {
+    let sent = |env: &Env| env.idp.sts_stats()["requests"].as_u64().unwrap_or(0);
+    let before = sent(env);
+    let child = env
+        .cmd(&["refresh"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the renewal's STS request", Duration::from_secs(10), || {
+        sent(env) > before
+    });
+    // what follows gets STS's answers at once
+    env.idp.sts_fault("none");
+    child
+}
+
+/// A renewal in flight (another process's, STS slow to answer) never outlives a logout or a
+/// login made meanwhile: they wait for it to end, then go ahead. Otherwise the renewal's late
+/// write puts a profile back that `logout --remove-profile` removed, or the old role's keys
+/// over those of the login that switched roles.
+#[test]
+fn a_renewal_in_flight_never_outlives_a_logout_or_a_login() {
+    let env = Env::new(Idp::start(
+        &[&format!("{EMAIL}:{PASSWORD}:{},{}", role(1), role(2))],
+        &[],
+    ));
+    assert_ok(&env.login(&["--role-arn", &role(1)]), "login");
+
+    // logout --remove-profile while the renewal waits for STS
+    env.idp.sts_fault("slow");
+    let renewal = refresh_in_flight(&env);
+    let o = env.run(&["logout", "--remove-profile"], None);
+    assert_ok(&o, "logout");
+    let r = renewal.wait_with_output().unwrap();
+    assert_ok(&r, "the renewal");
+    assert_eq!(
+        env.profile_value("astran", "aws_access_key_id"),
+        None,
+        "{}",
+        env.creds_text()
+    );
+    let st = env.status_json();
+    assert_eq!(st["accounts"][0]["state"], "logged_out", "{st}");
+
+    // a login switching roles while the renewal of the first role waits for STS
+    assert_ok(&env.login(&["--role-arn", &role(1)]), "login again");
+    env.idp.sts_fault("slow");
+    let renewal = refresh_in_flight(&env);
+    assert_ok(
+        &env.login(&["--role-arn", &role(2)]),
+        "login with the other role",
+    );
+    let r = renewal.wait_with_output().unwrap();
+    assert_ok(&r, "the renewal");
+    assert!(text(&r).0.contains(&role(1)), "{:?}", text(&r));
+    // the login's STS request went out only once the renewal had its answer
+    let at: Vec<u64> = serde_json::from_value(env.idp.sts_stats()["request_ms"].clone()).unwrap();
+    let (renewal_at, login_at) = (at[at.len() - 2], at[at.len() - 1]);
+    assert!(
+        login_at >= renewal_at + 1900,
+        "the login's STS request {login_at} ms, the renewal's {renewal_at} ms"
+    );
+    // and what is left is the login's: its role, its keys (the last STS gave: its secret,
+    // then its session token)
+    let st = env.status_json();
+    assert_eq!(st["accounts"][0]["role_arn"], role(2), "{st}");
+    let issued = env.idp.issued();
+    let file = |k: &str| env.profile_value("astran", k).unwrap();
+    assert_eq!(
+        issued[issued.len() - 2..],
+        [file("aws_secret_access_key"), file("aws_session_token")]
+    );
+}

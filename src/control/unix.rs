@@ -63,7 +63,7 @@ impl Drop for Listener {
     }
 }
 
-fn prepare_dir(dir: &Path) -> Result<()> {
+pub(crate) fn prepare_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     crate::fsio::create_private_dir(dir)?;
     let m = std::fs::metadata(dir)

@@ -34,6 +34,8 @@ pub enum StsFault {
     MissingFields,
     /// Never answers.
     Hang,
+    /// Answers as STS does, two seconds late (a slow link or a busy STS).
+    Slow,
 }
 
 impl StsFault {
@@ -49,10 +51,14 @@ impl StsFault {
             "empty" => StsFault::Empty,
             "missing_fields" => StsFault::MissingFields,
             "hang" => StsFault::Hang,
+            "slow" => StsFault::Slow,
             _ => return None,
         }))
     }
 }
+
+/// How late the `slow` fault's answers are.
+const SLOW: Duration = Duration::from_secs(2);
 
 pub struct StsFront {
     upstream: Option<String>,
@@ -142,6 +148,10 @@ impl StsFront {
             Some(StsFault::Hang) => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 StatusCode::GATEWAY_TIMEOUT.into_response()
+            }
+            Some(StsFault::Slow) => {
+                tokio::time::sleep(SLOW).await;
+                self.forward(headers, body).await
             }
             None => self.forward(headers, body).await,
         }
