@@ -7,7 +7,7 @@
 //! channel answering and stops.
 
 #[cfg(unix)]
-pub(crate) mod unix;
+mod unix;
 #[cfg(unix)]
 use unix as transport;
 #[cfg(windows)]

@@ -160,6 +160,27 @@ fn open_private(p: &Path, excl: bool) -> std::io::Result<fs::File> {
     o.open(p)
 }
 
+/// Create `dir` (0700) where missing and make sure it is this user's and private (a folder
+/// for sockets and lock files, possibly in a shared temp folder).
+#[cfg(unix)]
+pub fn create_own_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    create_private_dir(dir)?;
+    let m = std::fs::metadata(dir)
+        .map_err(|e| Error::io(format!("cannot inspect {}", dir.display()), e))?;
+    if m.uid() != crate::paths::uid() {
+        return Err(Error::local_io(format!(
+            "{} belongs to another user; refusing to use it",
+            dir.display()
+        )));
+    }
+    if m.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(format!("cannot restrict {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
 /// Create `dir` (and its parents) with mode 0700 where missing.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {

@@ -136,7 +136,12 @@ pub fn session_turn_lock(account: &str) -> PathBuf {
     let hash = account.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    crate::fsio::parent_dir(&control_socket()).join(format!("turn-{hash:016x}.lock"))
+    let socket = control_socket();
+    let dir = socket
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    dir.join(format!("turn-{hash:016x}.lock"))
 }
 
 /// This process's user id (0 where the platform has none).

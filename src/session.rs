@@ -97,7 +97,7 @@ async fn across_processes(account: &str) -> Option<crate::fsio::FileLock> {
     #[cfg(unix)]
     {
         let path = crate::paths::session_turn_lock(account);
-        let opened = crate::control::unix::prepare_dir(crate::fsio::parent_dir(&path))
+        let opened = crate::fsio::create_own_private_dir(crate::fsio::parent_dir(&path))
             .and_then(|()| crate::fsio::LockFile::at(&path));
         let waited = match opened.and_then(crate::fsio::LockFile::try_lock) {
             Ok(Ok(held)) => return Some(held),

@@ -22,7 +22,7 @@ impl Listener {
     /// Bind at `path` (no other owner answers there: the caller asked). `Ok(None)` is never
     /// returned here: a stale socket is replaced.
     pub(super) fn bind(path: &Path) -> Result<Option<Listener>> {
-        prepare_dir(crate::fsio::parent_dir(path))?;
+        crate::fsio::create_own_private_dir(crate::fsio::parent_dir(path))?;
         if path.exists() {
             let _ = std::fs::remove_file(path);
         }
@@ -61,22 +61,4 @@ impl Drop for Listener {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-pub(crate) fn prepare_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    crate::fsio::create_private_dir(dir)?;
-    let m = std::fs::metadata(dir)
-        .map_err(|e| Error::io(format!("cannot inspect {}", dir.display()), e))?;
-    if m.uid() != crate::paths::uid() {
-        return Err(Error::local_io(format!(
-            "{} belongs to another user; refusing to put the control socket there",
-            dir.display()
-        )));
-    }
-    if m.mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io(format!("cannot restrict {}", dir.display()), e))?;
-    }
-    Ok(())
 }
