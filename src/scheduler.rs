@@ -217,21 +217,33 @@ impl Scheduler {
                 acct.name,
                 acct.profile
             );
-            self.session.refresh(Some(&acct.name)).await.and_then(|o| {
-                log::info!(
-                    "account {}: profile {} renewed, valid until {}",
-                    acct.name,
-                    o.profile,
-                    o.expires_at.map(crate::clock::rfc3339).unwrap_or_default()
-                );
-                check_clock_skew(acct, o.expires_at, now)
-            })
+            // (nothing is done if a login, renewal or logout changed them meanwhile)
+            match self.session.refresh_as_seen(&acct.name, exp).await {
+                Ok(Some(o)) => {
+                    log::info!(
+                        "account {}: profile {} renewed, valid until {}",
+                        acct.name,
+                        o.profile,
+                        o.expires_at.map(crate::clock::rfc3339).unwrap_or_default()
+                    );
+                    check_clock_skew(acct, o.expires_at, now).map(|()| true)
+                }
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            }
         } else {
             log::info!("account {}: keeping the login session alive", acct.name);
-            self.session.keep_alive(&acct.name).await.map(|_| ())
+            self.session.keep_alive(&acct.name).await
         };
         match result {
-            Ok(()) => {
+            // another's change made it unneeded: planned again from what is there now
+            Ok(false) => {
+                let st = self.states.entry(acct.name.to_string()).or_default();
+                st.failures = 0;
+                st.retry_at = None;
+                Some(now)
+            }
+            Ok(true) => {
                 let st = self.states.entry(acct.name.to_string()).or_default();
                 let was_failing = st.sent.contains(&NoticeKind::RefreshFailing);
                 st.failures = 0;

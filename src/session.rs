@@ -915,8 +915,36 @@ impl Session {
 
     /// Use the held session: refresh-token grant, re-assume the role, rewrite the profile.
     pub async fn refresh(&self, account: Option<&str>) -> Result<RefreshOutcome> {
-        let r = self.renew_credentials(account).await;
-        match &r {
+        // with nothing to compare, a renewal is always made
+        let r = self
+            .renew_credentials(account, None)
+            .await
+            .and_then(|o| o.ok_or_else(|| Error::local_io("the renewal was not made; try again")));
+        self.note_renewal(account, &r).await;
+        r
+    }
+
+    /// The scheduler's renewal of credentials it saw due, expiring at `seen`: once it is the
+    /// account's turn, nothing is done (`Ok(None)`) if they are not the same any more (a
+    /// login or a renewal wrote others meanwhile) or the session is gone (a logout). A
+    /// renewal queued behind a login then makes no second one, and one queued behind a
+    /// logout does not take the logout for a session that ended.
+    pub async fn refresh_as_seen(
+        &self,
+        account: &str,
+        seen: Option<OffsetDateTime>,
+    ) -> Result<Option<RefreshOutcome>> {
+        let made = match self.renew_credentials(Some(account), Some(seen)).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(o)) => Ok(o),
+            Err(e) => Err(e),
+        };
+        self.note_renewal(Some(account), &made).await;
+        made.map(Some)
+    }
+
+    async fn note_renewal(&self, account: Option<&str>, r: &Result<RefreshOutcome>) {
+        match r {
             Ok(o) => self.note(
                 &o.account,
                 EventKind::Renewal,
@@ -927,7 +955,6 @@ impl Session {
                     .await
             }
         }
-        r
     }
 
     /// Note a failure of `account` (the default one when `None`).
@@ -939,10 +966,32 @@ impl Session {
         self.note(&name, EventKind::Failure, words);
     }
 
-    async fn renew_credentials(&self, account: Option<&str>) -> Result<RefreshOutcome> {
+    /// `seen`: renew only if the credentials still expire then and the session is there
+    /// (`Session::refresh_as_seen`).
+    async fn renew_credentials(
+        &self,
+        account: Option<&str>,
+        seen: Option<Option<OffsetDateTime>>,
+    ) -> Result<Option<RefreshOutcome>> {
         let acct = self.account(account).await?;
         let _turn = self.hold(acct.name.as_str()).await;
-        let (rec, tokens) = self.refresh_tokens(&acct).await?;
+        let rec = self.load_record(&acct.name).await?;
+        if let Some(seen) = seen {
+            let now = self.credentials_expiry(&acct).await?;
+            if rec.is_none() || now != seen {
+                log::debug!(
+                    "account {}: {} meanwhile; no renewal",
+                    acct.name,
+                    if rec.is_none() {
+                        "logged out"
+                    } else {
+                        "renewed"
+                    }
+                );
+                return Ok(None);
+            }
+        }
+        let (rec, tokens) = self.refresh_tokens(&acct, rec).await?;
         let claims = decode_claims(&tokens)?;
         let roles = claims.roles.unwrap_or_default();
         if !roles.iter().any(|r| r == &rec.role_arn) {
@@ -969,26 +1018,36 @@ impl Session {
             .await?;
         self.store_credentials(&acct, &rec.role_arn, &creds, Renewal::Yes, None)
             .await?;
-        Ok(RefreshOutcome {
+        Ok(Some(RefreshOutcome {
             account: acct.name,
             profile: acct.profile,
             role_arn: rec.role_arn,
             expires_at: creds.expiration,
             session_expires_at: tokens.refresh_expires_at(),
-        })
+        }))
     }
 
-    /// Refresh-token grant only: keeps the Keycloak session alive.
-    pub async fn keep_alive(&self, account: &str) -> Result<Option<OffsetDateTime>> {
+    /// Refresh-token grant only: keeps the Keycloak session alive. `Ok(false)`: there was
+    /// no session any more once it was the account's turn (a logout meanwhile), so nothing
+    /// was done.
+    pub async fn keep_alive(&self, account: &str) -> Result<bool> {
         let r = async {
             let acct = self.account(Some(account)).await?;
             let _turn = self.hold(acct.name.as_str()).await;
-            let (_, tokens) = self.refresh_tokens(&acct).await?;
-            Ok(tokens.refresh_expires_at())
+            let Some(rec) = self.load_record(&acct.name).await? else {
+                log::debug!(
+                    "account {}: logged out meanwhile; not kept alive",
+                    acct.name
+                );
+                return Ok(false);
+            };
+            self.refresh_tokens(&acct, Some(rec)).await?;
+            Ok(true)
         }
         .await;
         match &r {
-            Ok(_) => self.note(
+            Ok(false) => {}
+            Ok(true) => self.note(
                 account,
                 EventKind::KeepAlive,
                 "login session kept alive".into(),
@@ -1002,8 +1061,13 @@ impl Session {
         r
     }
 
-    async fn refresh_tokens(&self, acct: &Account) -> Result<(SessionRecord, TokenSet)> {
-        let Some(mut rec) = self.load_record(&acct.name).await? else {
+    /// `rec`: the account's session record, as read in its turn.
+    async fn refresh_tokens(
+        &self,
+        acct: &Account,
+        rec: Option<SessionRecord>,
+    ) -> Result<(SessionRecord, TokenSet)> {
+        let Some(mut rec) = rec else {
             return Err(Error::login_required(format!(
                 "account {} has no login session{}; log in with `astran-creds login`",
                 acct.name,

@@ -6,7 +6,9 @@
 //! - 2 h forward with a normal session: login required at once, notified once, no retries;
 //! - 2 h forward with an offline session: one renewal at once, then quiet;
 //! - backwards, and small skews: no refresh storm;
-//! - our clock alone 2 h fast (STS's credentials look due at once): backoff, not a storm.
+//! - our clock alone 2 h fast (STS's credentials look due at once): backoff, not a storm;
+//! - a renewal that fell due while a login held the account's turn, and waited for it, is
+//!   not made after that login, nor after a logout queued before it (no "login required").
 //!
 //! A real-process test stops the daemon (SIGSTOP) past the credentials' refresh point and
 //! resumes it (SIGCONT): it catches up within seconds.
@@ -95,13 +97,18 @@ struct Scene {
 }
 
 async fn scene(config_extra: &str, idp_extra: &[&str]) -> Scene {
+    scene_of("default", config_extra, idp_extra).await
+}
+
+/// The scene with its account named `account` (profile `astran`).
+async fn scene_of(account: &str, config_extra: &str, idp_extra: &[&str]) -> Scene {
     let servers = Servers::start(idp_extra);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
         format!(
-            "[accounts.default]\nemail = \"{EMAIL}\"\ntoken_url = \"{}\"\nsts_endpoint = \"{}\"\n{config_extra}",
+            "[accounts.{account}]\nprofile = \"astran\"\nemail = \"{EMAIL}\"\ntoken_url = \"{}\"\nsts_endpoint = \"{}\"\n{config_extra}",
             servers.idp.token_url,
             servers.idp.sts_url()
         ),
@@ -270,6 +277,88 @@ async fn a_clock_two_hours_fast_backs_off_instead_of_storming() {
         (sts0 + 1..=sts0 + 3).contains(&sts1),
         "STS calls {sts0} -> {sts1}"
     );
+}
+
+/// A login whose STS answer comes 2 s late (it holds the account's turn meanwhile), then,
+/// once its STS request is in, `then` (queued behind it) and the clocks moved 800 s on: the
+/// old credentials (900 s) are due, and the woken scheduler's renewal waits for the turn.
+async fn login_holding_the_turn(
+    s: &Scene,
+    account: &str,
+    then: impl FnOnce() -> Option<tokio::task::JoinHandle<()>>,
+) {
+    s.servers.idp.sts_fault("slow");
+    let sent = s.servers.counts().1;
+    let session = s.session.clone();
+    let name = account.to_owned();
+    let login = tokio::spawn(async move {
+        session
+            .login(LoginRequest {
+                account: Some(name),
+                password: Some(Secret::new(PASSWORD)),
+                ..Default::default()
+            })
+            .await
+            .expect("login")
+    });
+    wait_until("the login's STS request", Duration::from_secs(10), || {
+        s.servers.counts().1 > sent
+    })
+    .await;
+    s.servers.idp.sts_fault("none");
+    let then = then();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.sleep_for(800);
+    login.await.unwrap();
+    if let Some(t) = then {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_that_waited_for_a_login_or_a_logout_is_not_made() {
+    // an account of its own: its turn is no other test's
+    let account = "queued";
+    let s = scene_of(account, "duration_seconds = 900\n", &[]).await;
+    let _stop = s.run_scheduler();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // a login: the renewal due meanwhile is not made after it (its keys are new)
+    let (grants, _) = s.servers.counts();
+    let old = s.expiry();
+    login_holding_the_turn(&s, account, || None).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        s.expiry() > old + time::Duration::seconds(700),
+        "the login's keys"
+    );
+    assert_eq!(
+        s.servers.counts().0,
+        grants,
+        "no refresh grant after the login"
+    );
+
+    // a logout queued behind a login: the renewal behind both finds no session and says
+    // nothing (it is no session that ended)
+    let session = s.session.clone();
+    let logout = move || {
+        Some(tokio::spawn(async move {
+            session.logout(Some("queued"), false).await.expect("logout");
+        }))
+    };
+    login_holding_the_turn(&s, account, logout).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        s.session.load_record(account).await.unwrap().is_none(),
+        "logged out"
+    );
+    assert_eq!(
+        s.servers.counts().0,
+        grants,
+        "no refresh grant after the logout"
+    );
+    assert_eq!(s.notices(NoticeKind::LoginRequired), 0);
+    assert_eq!(s.notices(NoticeKind::RefreshFailing), 0);
 }
 
 #[test]
