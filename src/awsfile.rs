@@ -311,11 +311,7 @@ mod tests {
         assert_eq!(back.access_key_id, "C");
         assert_eq!(back.session_token.unwrap().expose(), "TOK");
         assert_eq!(f.credentials_expiry(&p).unwrap(), creds("C").expiration);
-        let leftovers: Vec<_> = fs::read_dir(d.path().join("aws"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains("astran-tmp"))
-            .collect();
+        let leftovers = temp_files(&d.path().join("aws"));
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 

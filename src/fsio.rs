@@ -106,21 +106,20 @@ impl LockFile {
     /// Take the lock, waiting up to `timeout` for another of our writers to release it.
     pub fn lock(self, timeout: Duration) -> Result<FileLock> {
         let start = Instant::now();
+        let mut waiting = self;
         loop {
-            match self.file.try_lock() {
-                Ok(()) => return Ok(FileLock { file: self.file }),
-                Err(fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
+            match waiting.try_lock()? {
+                Ok(held) => return Ok(held),
+                Err(busy) if start.elapsed() < timeout => {
+                    waiting = busy;
                     std::thread::sleep(Duration::from_millis(10))
                 }
-                Err(fs::TryLockError::WouldBlock) => {
+                Err(busy) => {
                     return Err(Error::local_io(format!(
                         "another astran process has held {} for {}s; try again",
-                        self.path.display(),
+                        busy.path.display(),
                         timeout.as_secs()
                     )))
-                }
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(Error::io(format!("cannot lock {}", self.path.display()), e))
                 }
             }
         }
@@ -134,7 +133,7 @@ impl FileLock {
     }
 
     pub fn acquire(lock_path: &Path, timeout: Duration) -> Result<FileLock> {
-        LockFile::open(lock_path.to_path_buf(), true)?.lock(timeout)
+        LockFile::at(lock_path)?.lock(timeout)
     }
 }
 

@@ -127,23 +127,6 @@ pub fn astran_creds_exe() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
-/// The lock file an account's session changes take turns on across processes (`Session::hold`):
-/// beside the control socket (this user's private runtime folder), named by a hash of the
-/// account name (any name makes a file name).
-#[cfg(unix)]
-pub fn session_turn_lock(account: &str) -> PathBuf {
-    // FNV-1a: the same in every build (every process must find the same file)
-    let hash = account.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let socket = control_socket();
-    let dir = socket
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    dir.join(format!("turn-{hash:016x}.lock"))
-}
-
 /// This process's user id (0 where the platform has none).
 pub fn uid() -> u32 {
     #[cfg(unix)]

@@ -96,7 +96,14 @@ const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 async fn across_processes(account: &str) -> Option<crate::fsio::FileLock> {
     #[cfg(unix)]
     {
-        let path = crate::paths::session_turn_lock(account);
+        // beside the control socket (this user's private runtime folder), named by a hash
+        // of the account name (any name makes a file name); FNV-1a, the same in every build
+        // (every process must find the same file)
+        let hash = account.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let path = crate::fsio::parent_dir(&crate::paths::control_socket())
+            .join(format!("turn-{hash:016x}.lock"));
         let opened = crate::fsio::create_own_private_dir(crate::fsio::parent_dir(&path))
             .and_then(|()| crate::fsio::LockFile::at(&path));
         let waited = match opened.and_then(crate::fsio::LockFile::try_lock) {
@@ -915,11 +922,13 @@ impl Session {
 
     /// Use the held session: refresh-token grant, re-assume the role, rewrite the profile.
     pub async fn refresh(&self, account: Option<&str>) -> Result<RefreshOutcome> {
-        // with nothing to compare, a renewal is always made
-        let r = self
-            .renew_credentials(account, None)
-            .await
-            .and_then(|o| o.ok_or_else(|| Error::local_io("the renewal was not made; try again")));
+        let r = async {
+            let acct = self.account(account).await?;
+            let _turn = self.hold(acct.name.as_str()).await;
+            let rec = self.load_record(&acct.name).await?;
+            self.renew_in_turn(acct, rec).await
+        }
+        .await;
         self.note_renewal(account, &r).await;
         r
     }
@@ -934,13 +943,32 @@ impl Session {
         account: &str,
         seen: Option<OffsetDateTime>,
     ) -> Result<Option<RefreshOutcome>> {
-        let made = match self.renew_credentials(Some(account), Some(seen)).await {
-            Ok(None) => return Ok(None),
-            Ok(Some(o)) => Ok(o),
-            Err(e) => Err(e),
+        let made = async {
+            let acct = self.account(Some(account)).await?;
+            let _turn = self.hold(acct.name.as_str()).await;
+            let rec = self.load_record(&acct.name).await?;
+            let now = self.credentials_expiry(&acct).await?;
+            if rec.is_none() || now != seen {
+                log::debug!(
+                    "account {}: {} meanwhile; no renewal",
+                    acct.name,
+                    if rec.is_none() {
+                        "logged out"
+                    } else {
+                        "renewed"
+                    }
+                );
+                return Ok(None);
+            }
+            self.renew_in_turn(acct, rec).await.map(Some)
+        }
+        .await;
+        // nothing to note when nothing was done
+        let Some(r) = made.transpose() else {
+            return Ok(None);
         };
-        self.note_renewal(Some(account), &made).await;
-        made.map(Some)
+        self.note_renewal(Some(account), &r).await;
+        r.map(Some)
     }
 
     async fn note_renewal(&self, account: Option<&str>, r: &Result<RefreshOutcome>) {
@@ -966,31 +994,13 @@ impl Session {
         self.note(&name, EventKind::Failure, words);
     }
 
-    /// `seen`: renew only if the credentials still expire then and the session is there
-    /// (`Session::refresh_as_seen`).
-    async fn renew_credentials(
+    /// The renewal itself, in the account's turn (`Session::hold`), of the session record
+    /// `rec` read in it.
+    async fn renew_in_turn(
         &self,
-        account: Option<&str>,
-        seen: Option<Option<OffsetDateTime>>,
-    ) -> Result<Option<RefreshOutcome>> {
-        let acct = self.account(account).await?;
-        let _turn = self.hold(acct.name.as_str()).await;
-        let rec = self.load_record(&acct.name).await?;
-        if let Some(seen) = seen {
-            let now = self.credentials_expiry(&acct).await?;
-            if rec.is_none() || now != seen {
-                log::debug!(
-                    "account {}: {} meanwhile; no renewal",
-                    acct.name,
-                    if rec.is_none() {
-                        "logged out"
-                    } else {
-                        "renewed"
-                    }
-                );
-                return Ok(None);
-            }
-        }
+        acct: Account,
+        rec: Option<SessionRecord>,
+    ) -> Result<RefreshOutcome> {
         let (rec, tokens) = self.refresh_tokens(&acct, rec).await?;
         let claims = decode_claims(&tokens)?;
         let roles = claims.roles.unwrap_or_default();
@@ -1018,13 +1028,13 @@ impl Session {
             .await?;
         self.store_credentials(&acct, &rec.role_arn, &creds, Renewal::Yes, None)
             .await?;
-        Ok(Some(RefreshOutcome {
+        Ok(RefreshOutcome {
             account: acct.name,
             profile: acct.profile,
             role_arn: rec.role_arn,
             expires_at: creds.expiration,
             session_expires_at: tokens.refresh_expires_at(),
-        }))
+        })
     }
 
     /// Refresh-token grant only: keeps the Keycloak session alive. `Ok(false)`: there was
